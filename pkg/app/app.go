@@ -1,0 +1,227 @@
+// Package app builds a running freight from a configuration: the Kafka
+// client options, Redis, the Graph API client, the relay and the HTTP
+// endpoints, and runs them with an ordered shutdown. cmd/freight and
+// freight dev both start the service through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freight-relay/freight/pkg/batch"
+	"github.com/freight-relay/freight/pkg/capi"
+	"github.com/freight-relay/freight/pkg/config"
+	"github.com/freight-relay/freight/pkg/dedup"
+	"github.com/freight-relay/freight/pkg/event"
+	"github.com/freight-relay/freight/pkg/relay"
+)
+
+// ErrMissingTopic is returned by Run when a topic freight needs does not
+// exist.
+var ErrMissingTopic = errors.New("topic does not exist")
+
+// Options are what the caller provides besides the configuration.
+type Options struct {
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry // nil: a new one with Go and process collectors
+	LookupEnv func(string) (string, bool)
+	// ExtraKafkaOpts are appended to the client options (tests lower
+	// timeouts with them).
+	ExtraKafkaOpts []kgo.Opt
+	// HTTPClient for the Graph API; nil: a default one.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// App is a built, not yet running, freight.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	redis    redis.UniversalClient
+	relay    *relay.Relay
+	http     *http.Server
+	listener net.Listener
+}
+
+// New builds the service. A configuration this build cannot run returns a
+// *config.ValidationError naming the key; other errors are fatal.
+func New(cfg config.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	topics, err := inputTopics(cfg.Kafka.Topics)
+	if err != nil {
+		return nil, err
+	}
+	kopts, err := KafkaOpts(cfg.Kafka, o.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts, o.ExtraKafkaOpts...)
+	rdb, err := RedisClient(cfg.Redis.URL)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: o.Logger, registry: o.Registry, redis: rdb}
+	store := dedup.New(rdb, dedup.Config{KeyPrefix: cfg.Redis.KeyPrefix, Window: cfg.Dedup.Window, Lease: cfg.Dedup.ClaimLease})
+	client := capi.NewClient(capi.ClientConfig{BaseURL: cfg.CAPI.BaseURL, APIVersion: cfg.CAPI.APIVersion,
+		PartnerAgent: cfg.CAPI.PartnerAgent, Timeout: cfg.CAPI.Timeout, HTTPClient: o.HTTPClient})
+
+	rc := relay.Config{
+		Topics:              topics,
+		DeadLetterTopic:     cfg.Kafka.DeadLetterTopic,
+		Batch:               batch.Policy{MaxEvents: cfg.Batch.MaxEvents, MaxWait: cfg.Batch.MaxWait},
+		MaxInFlightRequests: cfg.Batch.MaxInFlightRequests,
+		MaxBufferedEvents:   cfg.Batch.MaxBufferedEvents,
+		InitialBackoff:      cfg.Retry.InitialBackoff,
+		MaxBackoff:          cfg.Retry.MaxBackoff,
+		GiveUpAfter:         cfg.Retry.GiveUpAfter,
+		FailOpen:            cfg.Redis.OnError == config.OnErrorFailOpen,
+		ClaimLease:          cfg.Dedup.ClaimLease,
+		ShutdownGrace:       cfg.ShutdownTimeout,
+	}
+	for _, p := range cfg.CAPI.Pixels {
+		ts := config.NewTokenSource(p, o.LookupEnv)
+		token := func() (string, error) {
+			s, err := ts.Token()
+			return s.Reveal(), err
+		}
+		if _, err := ts.Token(); err != nil {
+			// Not fatal: the token may be mounted later. Until then the
+			// pixel's events are dead-lettered with class config.
+			o.Logger.Warn("pixel has no access token yet", "pixel", p.ID, "err", err)
+		}
+		rc.Pixels = append(rc.Pixels, relay.Pixel{ID: p.ID, Token: token, TestEventCode: p.TestEventCode})
+	}
+	if cfg.CAPI.AppSecretEnv != "" {
+		name := cfg.CAPI.AppSecretEnv
+		rc.AppSecret = func() (string, error) {
+			s, err := config.LookupSecret(name, o.LookupEnv)
+			return s.Reveal(), err
+		}
+	}
+	r, err := relay.New(rc, kopts, relay.Deps{Dedup: store, Redis: rdb, CAPI: client, Logger: o.Logger,
+		Registry: o.Registry, Now: o.Now})
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	a.relay = r
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		if err := r.Ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return a, nil
+}
+
+func inputTopics(ts []config.Topic) ([]relay.Topic, error) {
+	var out []relay.Topic
+	var problems []config.Problem
+	for i, t := range ts {
+		if t.Format != config.FormatJSON {
+			problems = append(problems, config.Problem{Key: fmt.Sprintf("kafka.topics[%d].format", i),
+				Message: fmt.Sprintf("format %s is not available in this build yet; use json", t.Format)})
+			continue
+		}
+		out = append(out, relay.Topic{Name: t.Name, Kind: event.Kind(t.Kind), Decoder: event.JSON{}, DefaultPixel: t.DefaultPixelID})
+	}
+	if len(problems) > 0 {
+		return nil, &config.ValidationError{Problems: problems}
+	}
+	return out, nil
+}
+
+// Registry is where the app's metrics are registered.
+func (a *App) Registry() *prometheus.Registry { return a.registry }
+
+// Listen binds the HTTP endpoints' address; Run calls it when the caller did
+// not. It returns the bound address.
+func (a *App) Listen() (string, error) {
+	if a.listener == nil {
+		l, err := net.Listen("tcp", a.cfg.HTTP.Listen)
+		if err != nil {
+			return "", fmt.Errorf("http.listen: %w", err)
+		}
+		a.listener = l
+	}
+	return a.listener.Addr().String(), nil
+}
+
+// Run checks the topics, serves the endpoints and runs the relay until ctx
+// ends, then shuts down in order: the relay drains and commits, Redis
+// closes, the HTTP server stops last (so /metrics answers while draining).
+func (a *App) Run(ctx context.Context) error {
+	defer a.redis.Close()
+	if _, err := a.Listen(); err != nil {
+		return err
+	}
+	if err := a.checkTopics(ctx); err != nil {
+		a.relay.Client().Close()
+		a.listener.Close()
+		return err
+	}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- a.http.Serve(a.listener) }()
+	a.log.Info("freight running", "http", a.listener.Addr().String(), "topics", len(a.cfg.Kafka.Topics),
+		"pixels", len(a.cfg.CAPI.Pixels))
+
+	err := a.relay.Run(ctx)
+
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = a.http.Shutdown(shutdownCtx)
+	if herr := <-httpErr; herr != nil && !errors.Is(herr, http.ErrServerClosed) && err == nil {
+		err = fmt.Errorf("http: %w", herr)
+	}
+	return err
+}
+
+// checkTopics makes sure the input and dead-letter topics exist: a relay
+// that consumed a missing topic would sit idle without saying why.
+func (a *App) checkTopics(ctx context.Context) error {
+	adm := kadm.NewClient(a.relay.Client())
+	names := []string{a.cfg.Kafka.DeadLetterTopic}
+	for _, t := range a.cfg.Kafka.Topics {
+		names = append(names, t.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("listing topics on %v: %w", a.cfg.Kafka.Brokers, err)
+	}
+	for _, n := range names {
+		if d, ok := details[n]; !ok || d.Err != nil {
+			return fmt.Errorf("%w: %s", ErrMissingTopic, n)
+		}
+	}
+	return nil
+}

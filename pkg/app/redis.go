@@ -1,0 +1,37 @@
+package app
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisClient opens a client for redis.url: redis:// and rediss:// (TLS) for
+// one server, redis-cluster://[user:pass@]h1:6379,h2:6379 for a cluster
+// (add ?tls=true for TLS).
+func RedisClient(raw string) (redis.UniversalClient, error) {
+	if rest, ok := strings.CutPrefix(raw, "redis-cluster://"); ok {
+		u, err := url.Parse("redis://" + rest)
+		if err != nil {
+			// url's error quotes the URL, password included: say less.
+			return nil, fmt.Errorf("redis.url: not a valid redis-cluster URL")
+		}
+		opts := &redis.ClusterOptions{Addrs: strings.Split(u.Host, ",")}
+		if u.User != nil {
+			opts.Username = u.User.Username()
+			opts.Password, _ = u.User.Password()
+		}
+		if u.Query().Get("tls") == "true" {
+			o, _ := redis.ParseURL("rediss://" + opts.Addrs[0])
+			opts.TLSConfig = o.TLSConfig
+		}
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	return redis.NewClient(opts), nil
+}

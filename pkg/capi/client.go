@@ -1,0 +1,294 @@
+package capi
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Outcome is Meta's answer to a request, classified once for the relay to
+// branch on (CAPI.md, "Responses and errors").
+type Outcome int
+
+const (
+	// OK: HTTP 2xx, every event accepted.
+	OK Outcome = iota
+	// Transient: 5xx, timeouts, connection errors, is_transient, codes 1 and
+	// 2. Retry with backoff.
+	Transient
+	// Throttled: rate limits (4, 17, 32, 341, 613, 80000-80014, HTTP 429)
+	// and the temporary policy block 368. Back off the pixel.
+	Throttled
+	// Auth: the token or its permissions are wrong (190, 102, 10, 200-299,
+	// 100/33). Keep the events, retry slowly, dead-letter "auth" past
+	// give_up_after.
+	Auth
+	// Rejected: Meta refused the request for an invalid event (code 100 and
+	// other client errors). Split the batch to isolate it.
+	Rejected
+	// TooOld: Meta refused an event as older than 7 days (100/2804003).
+	TooOld
+	// Deprecated: the API version is no longer served (2635). A
+	// configuration problem: alert, keep the events, never dead-letter.
+	Deprecated
+)
+
+var outcomeNames = [...]string{"ok", "transient", "throttled", "auth", "rejected", "too_old", "deprecated_version"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Result is what a request came to.
+type Result struct {
+	Outcome        Outcome
+	Status         int // HTTP status, 0 when no answer came
+	EventsReceived int
+	FBTraceID      string
+	Code, Subcode  int
+	// Message is Meta's error_user_msg, else its message, else a
+	// description of the transport error. It never holds the token.
+	Message string
+	// RetryAfter is how long Meta asked us to stay away (usage headers), 0
+	// when it did not say.
+	RetryAfter time.Duration
+	Duration   time.Duration
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	BaseURL      string // https://graph.facebook.com
+	APIVersion   string // v25.0
+	PartnerAgent string
+	Timeout      time.Duration
+	HTTPClient   *http.Client // nil: a client with its own transport
+}
+
+// Client posts batches of server events to the Graph API.
+type Client struct {
+	cfg  ClientConfig
+	http *http.Client
+}
+
+// NewClient returns a client. It keeps connections alive across requests.
+func NewClient(cfg ClientConfig) *Client {
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		hc = &http.Client{Transport: tr}
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	return &Client{cfg: cfg, http: hc}
+}
+
+// Request is one POST to a pixel's events edge.
+type Request struct {
+	PixelID       string
+	Token         string
+	AppSecret     string // when set, appsecret_proof is sent
+	TestEventCode string
+	Events        []json.RawMessage
+}
+
+// Send posts the events and classifies the answer. It never returns the
+// token in any field.
+func (c *Client) Send(ctx context.Context, r Request) Result {
+	start := time.Now()
+	res := c.send(ctx, r)
+	res.Duration = time.Since(start)
+	if r.Token != "" {
+		res.Message = strings.ReplaceAll(res.Message, r.Token, "[redacted]")
+	}
+	return res
+}
+
+func (c *Client) send(ctx context.Context, r Request) Result {
+	body := encodeBody(r, c.cfg.PartnerAgent)
+	if c.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
+	u := c.cfg.BaseURL + "/" + c.cfg.APIVersion + "/" + r.PixelID + "/events"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return Result{Outcome: Rejected, Message: "cannot build the request: " + err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		msg := "no answer from the Graph API"
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg = "the Graph API did not answer within the timeout"
+		} else if errors.Is(err, context.Canceled) {
+			msg = "the request was canceled"
+		}
+		return Result{Outcome: Transient, Message: msg}
+	}
+	defer resp.Body.Close()
+	// Bound what we read: a broken proxy must not fill our memory.
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return Result{Outcome: Transient, Status: resp.StatusCode, Message: "reading the answer: " + err.Error()}
+	}
+	return Classify(resp.StatusCode, resp.Header, raw)
+}
+
+func encodeBody(r Request, partnerAgent string) []byte {
+	size := 128
+	for _, e := range r.Events {
+		size += len(e) + 1
+	}
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteString(`{"data":[`)
+	for i, e := range r.Events {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e)
+	}
+	b.WriteString(`]`)
+	field := func(k, v string) {
+		if v == "" {
+			return
+		}
+		b.WriteString(`,"` + k + `":`)
+		q, _ := json.Marshal(v)
+		b.Write(q)
+	}
+	field("access_token", r.Token)
+	field("partner_agent", partnerAgent)
+	field("test_event_code", r.TestEventCode)
+	if r.AppSecret != "" {
+		field("appsecret_proof", AppSecretProof(r.AppSecret, r.Token))
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// AppSecretProof is hex(HMAC-SHA256(app secret, access token)).
+func AppSecretProof(appSecret, token string) string {
+	m := hmac.New(sha256.New, []byte(appSecret))
+	m.Write([]byte(token))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+type graphError struct {
+	Error *struct {
+		Message        string `json:"message"`
+		Type           string `json:"type"`
+		Code           int    `json:"code"`
+		Subcode        int    `json:"error_subcode"`
+		IsTransient    bool   `json:"is_transient"`
+		ErrorUserTitle string `json:"error_user_title"`
+		ErrorUserMsg   string `json:"error_user_msg"`
+		FBTraceID      string `json:"fbtrace_id"`
+	} `json:"error"`
+	EventsReceived int    `json:"events_received"`
+	FBTraceID      string `json:"fbtrace_id"`
+}
+
+// Classify turns an HTTP answer into a Result. Only codes are read, never
+// the localized messages, to decide.
+func Classify(status int, h http.Header, body []byte) Result {
+	res := Result{Status: status, RetryAfter: retryAfter(h)}
+	var g graphError
+	parsed := json.Unmarshal(body, &g) == nil
+	if status >= 200 && status < 300 {
+		res.Outcome = OK
+		res.EventsReceived = g.EventsReceived
+		res.FBTraceID = g.FBTraceID
+		return res
+	}
+	if !parsed || g.Error == nil {
+		res.Message = fmt.Sprintf("HTTP %d without a Graph error body", status)
+		switch {
+		case status == http.StatusTooManyRequests:
+			res.Outcome = Throttled
+		case status >= 500 || status == http.StatusRequestTimeout:
+			res.Outcome = Transient
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			res.Outcome = Auth
+		default:
+			res.Outcome = Rejected
+		}
+		return res
+	}
+	e := g.Error
+	res.Code, res.Subcode, res.FBTraceID = e.Code, e.Subcode, e.FBTraceID
+	res.Message = e.ErrorUserMsg
+	if res.Message == "" {
+		res.Message = e.Message
+	}
+	res.Outcome = classifyCode(status, e.Code, e.Subcode, e.IsTransient)
+	return res
+}
+
+func classifyCode(status, code, subcode int, transient bool) Outcome {
+	switch {
+	case code == 100 && subcode == 2804003:
+		return TooOld
+	case code == 100 && subcode == 33:
+		return Auth
+	case code == 2635:
+		return Deprecated
+	case code == 190 || code == 102 || code == 10 || code >= 200 && code <= 299:
+		return Auth
+	case code == 4 || code == 17 || code == 32 || code == 341 || code == 613 || code == 368 ||
+		code >= 80000 && code <= 80014 || status == http.StatusTooManyRequests:
+		return Throttled
+	case transient || code == 1 || code == 2 || status >= 500:
+		return Transient
+	default:
+		return Rejected
+	}
+}
+
+// retryAfter reads how long Meta asks us to wait from its usage headers:
+// X-Business-Use-Case-Usage's estimated_time_to_regain_access (minutes),
+// X-Ad-Account-Usage's reset_time_duration (seconds) and Retry-After.
+func retryAfter(h http.Header) time.Duration {
+	var d time.Duration
+	if v := h.Get("X-Business-Use-Case-Usage"); v != "" {
+		var buc map[string][]struct {
+			ETA float64 `json:"estimated_time_to_regain_access"`
+		}
+		if json.Unmarshal([]byte(v), &buc) == nil {
+			for _, entries := range buc {
+				for _, e := range entries {
+					d = max(d, time.Duration(e.ETA*float64(time.Minute)))
+				}
+			}
+		}
+	}
+	if v := h.Get("X-Ad-Account-Usage"); v != "" {
+		var acc struct {
+			Reset float64 `json:"reset_time_duration"`
+		}
+		if json.Unmarshal([]byte(v), &acc) == nil {
+			d = max(d, time.Duration(acc.Reset*float64(time.Second)))
+		}
+	}
+	if v := h.Get("Retry-After"); v != "" {
+		if s, err := strconv.Atoi(v); err == nil {
+			d = max(d, time.Duration(s)*time.Second)
+		}
+	}
+	return d
+}

@@ -1,0 +1,386 @@
+// Package capi turns raw events into Conversions API server events and sends
+// them to Meta's Graph API.
+//
+// Map normalizes, hashes and validates one event; Client posts a batch and
+// classifies Meta's answer once, at the edge, into an Outcome the relay
+// branches on. The package does no retrying, batching or dedup: those belong
+// to the relay, which knows the pixel's state and the deadlines.
+package capi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/freight-relay/freight/pkg/event"
+)
+
+// ServerEvent is one event of a Conversions API request.
+type ServerEvent struct {
+	EventName                    string         `json:"event_name"`
+	EventTime                    int64          `json:"event_time"`
+	EventID                      string         `json:"event_id,omitempty"`
+	ActionSource                 string         `json:"action_source"`
+	EventSourceURL               string         `json:"event_source_url,omitempty"`
+	ReferrerURL                  string         `json:"referrer_url,omitempty"`
+	OptOut                       bool           `json:"opt_out,omitempty"`
+	DataProcessingOptions        []string       `json:"data_processing_options,omitempty"`
+	DataProcessingOptionsCountry *int           `json:"data_processing_options_country,omitempty"`
+	DataProcessingOptionsState   *int           `json:"data_processing_options_state,omitempty"`
+	UserData                     UserData       `json:"user_data"`
+	CustomData                   map[string]any `json:"custom_data,omitempty"`
+}
+
+// UserData is user_data: hashed match keys and unhashed identifiers.
+type UserData struct {
+	Em              []string `json:"em,omitempty"`
+	Ph              []string `json:"ph,omitempty"`
+	Fn              []string `json:"fn,omitempty"`
+	Ln              []string `json:"ln,omitempty"`
+	Ge              []string `json:"ge,omitempty"`
+	Db              []string `json:"db,omitempty"`
+	Ct              []string `json:"ct,omitempty"`
+	St              []string `json:"st,omitempty"`
+	Zp              []string `json:"zp,omitempty"`
+	Country         []string `json:"country,omitempty"`
+	ExternalID      []string `json:"external_id,omitempty"`
+	ClientIPAddress string   `json:"client_ip_address,omitempty"`
+	ClientUserAgent string   `json:"client_user_agent,omitempty"`
+	Fbc             string   `json:"fbc,omitempty"`
+	Fbp             string   `json:"fbp,omitempty"`
+	SubscriptionID  string   `json:"subscription_id,omitempty"`
+	LeadID          int64    `json:"lead_id,omitempty"`
+	FBLoginID       int64    `json:"fb_login_id,omitempty"`
+}
+
+// Field is one user_data key, for the match-quality metric.
+type Field uint32
+
+// FieldNames lists the user_data keys in the order of the Field bits.
+var FieldNames = [...]string{"em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
+	"client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id", "lead_id", "fb_login_id"}
+
+// Fields returns the set of keys present, bit i standing for FieldNames[i].
+func (u *UserData) Fields() Field {
+	present := [...]bool{len(u.Em) > 0, len(u.Ph) > 0, len(u.Fn) > 0, len(u.Ln) > 0, len(u.Ge) > 0,
+		len(u.Db) > 0, len(u.Ct) > 0, len(u.St) > 0, len(u.Zp) > 0, len(u.Country) > 0, len(u.ExternalID) > 0,
+		u.ClientIPAddress != "", u.ClientUserAgent != "", u.Fbc != "", u.Fbp != "", u.SubscriptionID != "",
+		u.LeadID != 0, u.FBLoginID != 0}
+	var f Field
+	for i, p := range present {
+		if p {
+			f |= 1 << i
+		}
+	}
+	return f
+}
+
+// Has reports whether bit i is set.
+func (f Field) Has(i int) bool { return f&(1<<i) != 0 }
+
+// ActionSources are the values Meta accepts.
+var ActionSources = map[string]bool{"email": true, "website": true, "app": true, "phone_call": true, "chat": true,
+	"physical_store": true, "system_generated": true, "business_messaging": true, "other": true}
+
+// Age limits (CAPI.md): Meta refuses the whole request for one event older
+// than MaxAge (MaxAgePhysicalStore for physical_store events), and we allow
+// FutureAllowance of clock skew.
+const (
+	MaxAge               = 7 * 24 * time.Hour
+	MaxAgePhysicalStore  = 62 * 24 * time.Hour
+	FutureAllowance      = time.Minute
+	tooOldSafetyMargin   = time.Minute
+	maxEventsPerRequest  = 1000
+	connectionTestSource = "other"
+)
+
+// Error classes of a refused event (CONTRACT.md section 4).
+const (
+	ClassValidation = "validation"
+	ClassTooOld     = "too_old"
+)
+
+// InvalidError says why an event cannot be sent.
+type InvalidError struct {
+	Class   string // ClassValidation or ClassTooOld
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+func invalid(format string, args ...any) *InvalidError {
+	return &InvalidError{Class: ClassValidation, Message: fmt.Sprintf(format, args...)}
+}
+
+// Event is a mapped event, ready to batch: its routing keys and its encoded
+// JSON.
+type Event struct {
+	PixelID      string
+	EventName    string
+	EventID      string
+	EventTime    int64
+	ActionSource string
+	Fields       Field
+	JSON         json.RawMessage
+}
+
+// Deadline is the last moment the event may still be sent; after it Meta
+// refuses it as too old.
+func (e *Event) Deadline() time.Time {
+	return Deadline(e.EventTime, e.ActionSource)
+}
+
+// Deadline is the last moment an event of that time and action source may be
+// sent, with a safety margin for the request's own duration.
+func Deadline(eventTime int64, actionSource string) time.Time {
+	max := MaxAge
+	if actionSource == "physical_store" {
+		max = MaxAgePhysicalStore
+	}
+	return time.Unix(eventTime, 0).Add(max - tooOldSafetyMargin)
+}
+
+// Map turns a raw event into a server event: defaults by topic kind,
+// normalization and hashing of customer data, fbc from fbclid, CRM fields,
+// and the checks Meta would otherwise fail the whole request for. The error
+// is an *InvalidError. defaultPixel is the topic's default_pixel_id.
+func Map(e *event.Event, kind event.Kind, defaultPixel string, now time.Time) (Event, error) {
+	se, pixel, err := toServerEvent(e, kind, defaultPixel)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := checkTime(se.EventTime, se.ActionSource, now); err != nil {
+		return Event{}, err
+	}
+	b, err := json.Marshal(se)
+	if err != nil {
+		return Event{}, invalid("cannot encode the event: %v", err)
+	}
+	return Event{PixelID: pixel, EventName: se.EventName, EventID: se.EventID, EventTime: se.EventTime,
+		ActionSource: se.ActionSource, Fields: se.UserData.Fields(), JSON: b}, nil
+}
+
+func checkTime(t int64, actionSource string, now time.Time) error {
+	at := time.Unix(t, 0)
+	if now.After(Deadline(t, actionSource)) {
+		return &InvalidError{Class: ClassTooOld, Message: fmt.Sprintf(
+			"event_time %s is older than Meta accepts for action_source %s", at.UTC().Format(time.RFC3339), actionSource)}
+	}
+	if at.After(now.Add(FutureAllowance)) {
+		return invalid("event_time %s is in the future", at.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*ServerEvent, string, error) {
+	if strings.TrimSpace(e.EventName) == "" {
+		return nil, "", invalid("event_name is required")
+	}
+	if strings.TrimSpace(e.EventID) == "" {
+		return nil, "", invalid("event_id is required (it must equal the Pixel's eventID for deduplication)")
+	}
+	if !e.EventTime.Set || e.EventTime.Unix == 0 {
+		return nil, "", invalid("event_time is required (unix seconds)")
+	}
+	pixel := strings.TrimSpace(e.PixelID)
+	if pixel == "" {
+		pixel = defaultPixel
+	}
+	if pixel == "" {
+		return nil, "", invalid("pixel_id is required: the event has none and its topic has no default_pixel_id")
+	}
+	se := &ServerEvent{
+		EventName:                    e.EventName,
+		EventTime:                    e.EventTime.Unix,
+		EventID:                      e.EventID,
+		ActionSource:                 e.ActionSource,
+		EventSourceURL:               e.EventSourceURL,
+		ReferrerURL:                  e.ReferrerURL,
+		OptOut:                       e.OptOut,
+		DataProcessingOptions:        e.DataProcessingOptions,
+		DataProcessingOptionsCountry: e.DataProcessingOptionsCountry,
+		DataProcessingOptionsState:   e.DataProcessingOptionsState,
+	}
+	if se.ActionSource == "" {
+		se.ActionSource = "website"
+		if kind == event.KindCRM {
+			se.ActionSource = "system_generated"
+		}
+	}
+	if !ActionSources[se.ActionSource] {
+		return nil, "", invalid("action_source %q is not one Meta accepts", se.ActionSource)
+	}
+	if kind == event.KindWeb && se.EventSourceURL == "" {
+		return nil, "", invalid("event_source_url is required for web events")
+	}
+	if se.EventSourceURL != "" {
+		if u, err := url.Parse(se.EventSourceURL); err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, "", invalid("event_source_url is not an absolute URL")
+		}
+	}
+	if e.User == nil {
+		return nil, "", invalid("user is required: Meta needs customer information to match the event")
+	}
+	mapUser(&se.UserData, e.User, e.EventTime)
+	if se.ActionSource == "website" && se.UserData.ClientUserAgent == "" {
+		return nil, "", invalid("user.client_user_agent is required for action_source website")
+	}
+	if err := checkSufficient(&se.UserData); err != nil {
+		return nil, "", err
+	}
+	se.CustomData = customData(e.Custom)
+	if kind == event.KindCRM && e.LeadEventSource != "" {
+		if se.CustomData == nil {
+			se.CustomData = map[string]any{}
+		}
+		se.CustomData["lead_event_source"] = e.LeadEventSource
+		se.CustomData["event_source"] = "crm"
+	}
+	if c, ok := se.CustomData["currency"].(string); ok && !isCurrency(c) {
+		return nil, "", invalid("custom.currency %q is not a 3-letter ISO 4217 code", c)
+	}
+	return se, pixel, nil
+}
+
+func mapUser(u *UserData, in *event.User, t event.Time) {
+	u.Em = hashAll(in.Email, normEmail)
+	u.Ph = hashAll(in.Phone, normPhone)
+	u.Fn = hashAll(in.FirstName, normName)
+	u.Ln = hashAll(in.LastName, normName)
+	u.Ge = hashAll(in.Gender, normGender)
+	u.Db = hashAll(in.DateOfBirth, normDOB)
+	u.Ct = hashAll(in.City, normAlnum)
+	u.St = hashAll(in.State, normLetters)
+	u.Zp = hashAll(in.Zip, normZip)
+	u.Country = hashAll(in.Country, normLetters)
+	u.ExternalID = hashAll(in.ExternalID, normExternalID)
+	u.ClientIPAddress = strings.TrimSpace(in.ClientIPAddress)
+	u.ClientUserAgent = strings.TrimSpace(in.ClientUserAgent)
+	u.Fbp = strings.TrimSpace(in.FBP)
+	u.Fbc = strings.TrimSpace(in.FBC)
+	if u.Fbc == "" && strings.TrimSpace(in.FBCLID) != "" {
+		// The fbclid is case-sensitive and must not be altered.
+		u.Fbc = "fb.1." + strconv.FormatInt(t.Millis, 10) + "." + strings.TrimSpace(in.FBCLID)
+	}
+	u.SubscriptionID = strings.TrimSpace(in.SubscriptionID)
+	u.LeadID = int64(in.LeadID)
+	u.FBLoginID = int64(in.FBLoginID)
+}
+
+// insufficientSets are combinations of keys Meta refuses as too little to
+// match on (subcode 2804050) when an event carries only (a subset of) one.
+var insufficientSets = []Field{
+	fieldSet("ct", "country", "st", "zp", "ge", "client_user_agent"),
+	fieldSet("db", "client_user_agent"),
+	fieldSet("fn", "ge"),
+	fieldSet("ln", "ge"),
+}
+
+func fieldSet(names ...string) Field {
+	var f Field
+	for _, n := range names {
+		for i, fn := range FieldNames {
+			if fn == n {
+				f |= 1 << i
+			}
+		}
+	}
+	return f
+}
+
+func checkSufficient(u *UserData) error {
+	f := u.Fields()
+	if f == 0 {
+		return invalid("user has no usable customer information after normalization")
+	}
+	for _, set := range insufficientSets {
+		if f&^set == 0 {
+			return invalid("user carries too little customer information for Meta to match (only %s)", f.names())
+		}
+	}
+	return nil
+}
+
+func (f Field) names() string {
+	var names []string
+	for i, n := range FieldNames {
+		if f.Has(i) {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func isCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' && (c[i] < 'a' || c[i] > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+func customData(c *event.Custom) map[string]any {
+	if c == nil {
+		return nil
+	}
+	m := make(map[string]any, 4+len(c.Properties))
+	// Properties go first so that a property never overrides a named field.
+	for k, v := range c.Properties {
+		m[k] = v
+	}
+	setIf := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if c.Value != nil {
+		m["value"] = *c.Value
+	}
+	if c.Currency != "" {
+		m["currency"] = strings.ToUpper(c.Currency)
+	}
+	if len(c.ContentIDs) > 0 {
+		m["content_ids"] = c.ContentIDs
+	}
+	if len(c.Contents) > 0 {
+		contents := make([]map[string]any, 0, len(c.Contents))
+		for _, it := range c.Contents {
+			x := map[string]any{"id": it.ID}
+			if it.Quantity != nil {
+				x["quantity"] = *it.Quantity
+			}
+			if it.ItemPrice != nil {
+				x["item_price"] = *it.ItemPrice
+			}
+			if it.DeliveryCategory != "" {
+				x["delivery_category"] = it.DeliveryCategory
+			}
+			contents = append(contents, x)
+		}
+		m["contents"] = contents
+	}
+	setIf("content_type", c.ContentType)
+	setIf("content_name", c.ContentName)
+	setIf("content_category", c.ContentCategory)
+	setIf("order_id", c.OrderID)
+	if c.NumItems != nil {
+		m["num_items"] = *c.NumItems
+	}
+	if c.PredictedLTV != nil {
+		m["predicted_ltv"] = *c.PredictedLTV
+	}
+	setIf("search_string", c.SearchString)
+	setIf("status", c.Status)
+	setIf("delivery_category", c.DeliveryCategory)
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}

@@ -1,0 +1,179 @@
+package devstack
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Generator makes realistic web and CRM events: mostly valid ones, some
+// exact duplicates (a producer's retry, a browser and a server sending the
+// same event), and a few invalid ones of every kind freight must
+// dead-letter.
+type Generator struct {
+	rng      *rand.Rand
+	pixels   []string
+	web, crm string
+	now      func() time.Time
+	seq      int
+	recent   []*kgo.Record
+}
+
+// Mix is what share of generated records are duplicates and invalid.
+const (
+	duplicateShare = 0.06
+	invalidShare   = 0.03
+)
+
+// NewGenerator returns a generator writing to the web and CRM topics for the
+// pixels given. The same seed gives the same events.
+func NewGenerator(seed uint64, pixels []string, webTopic, crmTopic string, now func() time.Time) *Generator {
+	return &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), pixels: pixels,
+		web: webTopic, crm: crmTopic, now: now}
+}
+
+var (
+	firstNames = []string{"Ann", "Bo", "Chloé", "Dmitri", "Eve", "Fatima", "Gus", "Hiro", "Ines", "José"}
+	lastNames  = []string{"Smith", "O'Neil", "García", "Nguyen", "Müller", "Kowalski", "Dubois", "Rossi"}
+	cities     = []string{"Menlo Park", "New York", "Austin", "Seattle", "Chicago", "Boston"}
+	states     = []string{"CA", "NY", "TX", "WA", "IL", "MA"}
+	webNames   = []string{"PageView", "PageView", "PageView", "ViewContent", "ViewContent", "AddToCart", "InitiateCheckout", "Purchase", "Lead", "CompleteRegistration"}
+	crmNames   = []string{"Lead", "QualifiedLead", "Purchase", "Subscribe"}
+	userAgents = []string{
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+	}
+)
+
+// Next returns the next record to produce.
+func (g *Generator) Next() *kgo.Record {
+	g.seq++
+	r := g.rng.Float64()
+	switch {
+	case r < duplicateShare && len(g.recent) > 0:
+		src := g.recent[g.rng.IntN(len(g.recent))]
+		return &kgo.Record{Topic: src.Topic, Key: src.Key, Value: src.Value}
+	case r < duplicateShare+invalidShare:
+		return g.invalid()
+	}
+	var rec *kgo.Record
+	if g.rng.IntN(4) == 0 {
+		rec = g.crmEvent()
+	} else {
+		rec = g.webEvent()
+	}
+	if len(g.recent) < 256 {
+		g.recent = append(g.recent, rec)
+	} else {
+		g.recent[g.rng.IntN(len(g.recent))] = rec
+	}
+	return rec
+}
+
+func (g *Generator) person() (map[string]any, string) {
+	id := g.rng.IntN(5000)
+	fn := firstNames[id%len(firstNames)]
+	ln := lastNames[id%len(lastNames)]
+	u := map[string]any{
+		"email":      fmt.Sprintf(" %s.%s%d@Example.com ", fn, ln, id),
+		"first_name": fn,
+		"last_name":  ln,
+		"city":       cities[id%len(cities)],
+		"state":      states[id%len(states)],
+		"country":    "US",
+		"zip":        fmt.Sprintf("%05d", 10000+id*7%89999),
+	}
+	if g.rng.IntN(2) == 0 {
+		u["phone"] = fmt.Sprintf("+1 (650) 555-%04d", id)
+	}
+	return u, "U-" + strconv.Itoa(id)
+}
+
+func (g *Generator) webEvent() *kgo.Record {
+	u, uid := g.person()
+	u["client_user_agent"] = userAgents[g.rng.IntN(len(userAgents))]
+	u["client_ip_address"] = fmt.Sprintf("203.0.113.%d", g.rng.IntN(254)+1)
+	u["external_id"] = uid
+	u["fbp"] = fmt.Sprintf("fb.1.%d.%d", g.now().Add(-time.Hour).UnixMilli(), g.rng.Uint32())
+	if g.rng.IntN(3) == 0 {
+		u["fbclid"] = "IwAR" + strconv.FormatUint(g.rng.Uint64(), 36)
+	}
+	name := webNames[g.rng.IntN(len(webNames))]
+	e := map[string]any{
+		"event_id":         fmt.Sprintf("web-%d-%d", g.seq, g.rng.Uint32()),
+		"event_name":       name,
+		"event_time":       g.eventTime(),
+		"pixel_id":         g.pixels[g.rng.IntN(len(g.pixels))],
+		"event_source_url": "https://shop.example.com/p/" + strconv.Itoa(g.rng.IntN(500)),
+		"user":             u,
+	}
+	if name == "Purchase" || name == "AddToCart" || name == "InitiateCheckout" {
+		e["custom"] = map[string]any{
+			"value":        float64(g.rng.IntN(20000)) / 100,
+			"currency":     "USD",
+			"content_ids":  []string{"SKU-" + strconv.Itoa(g.rng.IntN(900))},
+			"content_type": "product",
+			"num_items":    1 + g.rng.IntN(3),
+		}
+	}
+	return g.record(g.web, uid, e)
+}
+
+func (g *Generator) crmEvent() *kgo.Record {
+	u, uid := g.person()
+	e := map[string]any{
+		"event_id":          fmt.Sprintf("crm-%d-%d", g.seq, g.rng.Uint32()),
+		"event_name":        crmNames[g.rng.IntN(len(crmNames))],
+		"event_time":        g.eventTime(),
+		"pixel_id":          g.pixels[g.rng.IntN(len(g.pixels))],
+		"crm_id":            "C-" + uid,
+		"lead_event_source": "Acme CRM",
+		"user":              u,
+	}
+	if g.rng.IntN(3) == 0 {
+		u["lead_id"] = strconv.FormatInt(100000000000000+g.rng.Int64N(899999999999999), 10)
+	}
+	return g.record(g.crm, uid, e)
+}
+
+// eventTime is within the last hour, in seconds or (sometimes) milliseconds,
+// as producers write it.
+func (g *Generator) eventTime() int64 {
+	t := g.now().Add(-time.Duration(g.rng.IntN(3600)) * time.Second)
+	if g.rng.IntN(5) == 0 {
+		return t.UnixMilli()
+	}
+	return t.Unix()
+}
+
+func (g *Generator) invalid() *kgo.Record {
+	u, uid := g.person()
+	u["client_user_agent"] = userAgents[0]
+	base := map[string]any{
+		"event_id": fmt.Sprintf("bad-%d", g.seq), "event_name": "Purchase", "event_time": g.eventTime(),
+		"pixel_id": g.pixels[0], "event_source_url": "https://shop.example.com/", "user": u,
+	}
+	switch g.rng.IntN(5) {
+	case 0: // malformed JSON
+		return &kgo.Record{Topic: g.web, Key: []byte(uid), Value: []byte(`{"event_id": "x", "event_name": `)}
+	case 1: // missing event_id
+		delete(base, "event_id")
+	case 2: // older than Meta accepts
+		base["event_time"] = g.now().Add(-8 * 24 * time.Hour).Unix()
+	case 3: // unknown pixel
+		base["pixel_id"] = "999999999999999"
+	case 4: // no usable customer information
+		base["user"] = map[string]any{"client_user_agent": userAgents[0], "email": "not-an-email"}
+	}
+	return g.record(g.web, uid, base)
+}
+
+func (g *Generator) record(topic, key string, e map[string]any) *kgo.Record {
+	b, _ := json.Marshal(e) // maps of strings and numbers always encode
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: b}
+}

@@ -1,0 +1,67 @@
+// Package offsets tracks which records of a partition are done, so that the
+// relay commits only the contiguous watermark: the offset below which every
+// record is done (sent, a duplicate, or dead-lettered).
+//
+// Records of one partition finish out of order (different pixels, retries);
+// Kafka keeps one committed offset per partition. Committing past an
+// unfinished record would lose it on a crash, so the watermark moves only
+// over a done prefix. franz-go does not track this for us.
+//
+// A Partition is not safe for concurrent use; the relay owns it from one
+// goroutine.
+package offsets
+
+import "sort"
+
+type entry[T any] struct {
+	offset int64
+	done   bool
+	value  T
+}
+
+// Partition tracks the records of one partition in fetch order. T is what
+// the caller needs back to commit (the record).
+type Partition[T any] struct {
+	entries []entry[T]
+	head    int
+}
+
+// Add registers a fetched record. Offsets must increase.
+func (p *Partition[T]) Add(offset int64, v T) {
+	p.entries = append(p.entries, entry[T]{offset: offset, value: v})
+}
+
+// Done marks a record done. It reports false for an offset that is not
+// tracked (already advanced past, or never added).
+func (p *Partition[T]) Done(offset int64) bool {
+	live := p.entries[p.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].offset >= offset })
+	if i == len(live) || live[i].offset != offset {
+		return false
+	}
+	live[i].done = true
+	return true
+}
+
+// Advance drops the done prefix and returns the last record of it: its
+// offset plus one is the new commit offset. ok is false when the prefix was
+// empty (nothing new to commit).
+func (p *Partition[T]) Advance() (last T, ok bool) {
+	for p.head < len(p.entries) && p.entries[p.head].done {
+		last, ok = p.entries[p.head].value, true
+		var zero T
+		p.entries[p.head].value = zero
+		p.head++
+	}
+	// Compact once the dead prefix dominates, to keep memory bounded.
+	if p.head > 1024 && p.head*2 > len(p.entries) {
+		n := copy(p.entries, p.entries[p.head:])
+		clear(p.entries[n:])
+		p.entries = p.entries[:n]
+		p.head = 0
+	}
+	return last, ok
+}
+
+// Pending is how many records are not yet advanced past.
+func (p *Partition[T]) Pending() int { return len(p.entries) - p.head }

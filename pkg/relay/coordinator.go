@@ -1,0 +1,521 @@
+package relay
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freight-relay/freight/pkg/batch"
+	"github.com/freight-relay/freight/pkg/capi"
+	"github.com/freight-relay/freight/pkg/deadletter"
+	"github.com/freight-relay/freight/pkg/dedup"
+	"github.com/freight-relay/freight/pkg/offsets"
+)
+
+// item is one record on its way through the pipeline.
+type item struct {
+	rec  *kgo.Record
+	ev   capi.Event
+	key  string           // dedup key
+	fail *deadletter.Info // set when the record can never be sent
+	part *partState
+
+	claimed bool // holds a dedup claim that must be confirmed or released
+
+	// Owned by the sender while the item is in flight.
+	attempts     int
+	firstFailure time.Time
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+type partState struct {
+	offsets offsets.Partition[*kgo.Record]
+	// revoked is set when the partition moved away: its items are then
+	// forgotten (never marked done) and senders abandon them.
+	revoked atomic.Bool
+}
+
+// Messages to the coordinator.
+type (
+	pollMsg    struct{ items []*item }
+	sentMsg    struct{ items []*item }
+	failMsg    struct{ items []*item }  // each item's fail is set
+	abandonMsg struct{ items []*item }  // unfinished: release the claims, do not mark done
+	batchDone  struct{ pixel string }
+	dlAckMsg   struct {
+		it  *item
+		err error
+	}
+	dlRetryMsg  struct{ it *item }
+	forgetMsg   struct {
+		parts map[string][]int32
+		done  chan struct{}
+	}
+	shutdownMsg struct{}
+)
+
+// waitRetry is how often events that found another sender's live claim try
+// to claim again.
+const waitRetry = 200 * time.Millisecond
+
+type coordinator struct {
+	r           *Relay
+	sendCtx     context.Context
+	cancelSends context.CancelFunc
+
+	parts    map[tp]*partState
+	batcher  *batch.Batcher[*item]
+	waiting  []*item
+	queued   map[string][][]*item
+	inflight map[string]int
+	held     map[*item]struct{}
+	dlInFlight int
+	senders  sync.WaitGroup
+
+	draining      bool
+	drainDeadline time.Time
+	nextWait      time.Time
+	nextRenew     time.Time
+}
+
+func newCoordinator(r *Relay, sendCtx context.Context, cancel context.CancelFunc) *coordinator {
+	return &coordinator{
+		r: r, sendCtx: sendCtx, cancelSends: cancel,
+		parts:    map[tp]*partState{},
+		batcher:  batch.New[*item](r.cfg.Batch),
+		queued:   map[string][][]*item{},
+		inflight: map[string]int{},
+		held:     map[*item]struct{}{},
+	}
+}
+
+func (c *coordinator) run() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var msgs []any
+	for {
+		msgs = c.r.box.drain(msgs[:0])
+		for _, m := range msgs {
+			c.handle(m)
+		}
+		clear(msgs)
+		now := c.r.now()
+		c.tick(now)
+		if c.draining {
+			if !now.Before(c.drainDeadline) {
+				// Grace is over: cancel what is still being sent; the
+				// senders report their items as abandoned.
+				c.cancelSends()
+			}
+			if c.idle() {
+				c.abandonRest()
+				c.senders.Wait()
+				return
+			}
+		}
+		timer.Reset(c.nextWake(now))
+		select {
+		case <-c.r.box.sig:
+		case <-timer.C:
+		}
+	}
+}
+
+func (c *coordinator) idle() bool {
+	if len(c.inflight) > 0 {
+		return false
+	}
+	if c.sendCtx.Err() != nil {
+		return true // past the grace: stop waiting for queued batches and dead letters
+	}
+	return len(c.queued) == 0 && c.dlInFlight == 0
+}
+
+func (c *coordinator) nextWake(now time.Time) time.Duration {
+	d := time.Second
+	if w, ok := c.batcher.UntilNext(now); ok {
+		d = min(d, w)
+	}
+	if len(c.waiting) > 0 {
+		d = min(d, c.nextWait.Sub(now))
+	}
+	if len(c.held) > 0 {
+		d = min(d, c.nextRenew.Sub(now))
+	}
+	if c.draining {
+		d = min(d, c.drainDeadline.Sub(now))
+	}
+	return max(d, time.Millisecond)
+}
+
+func (c *coordinator) handle(m any) {
+	switch m := m.(type) {
+	case pollMsg:
+		c.intake(m.items)
+	case sentMsg:
+		c.sent(m.items)
+	case failMsg:
+		c.release(m.items)
+		for _, it := range m.items {
+			c.deadLetter(it)
+		}
+	case abandonMsg:
+		c.release(m.items)
+	case batchDone:
+		if c.inflight[m.pixel]--; c.inflight[m.pixel] <= 0 {
+			delete(c.inflight, m.pixel)
+		}
+	case dlAckMsg:
+		c.dlInFlight--
+		if m.err != nil {
+			c.r.log.Error("dead-letter write failed; retrying", "topic", m.it.rec.Topic,
+				"partition", m.it.rec.Partition, "offset", m.it.rec.Offset, "err", m.err)
+			time.AfterFunc(time.Second, func() { c.r.box.post(dlRetryMsg{m.it}) })
+			return
+		}
+		c.r.m.deadLettered.WithLabelValues(m.it.fail.Class).Inc()
+		c.done(m.it)
+	case dlRetryMsg:
+		if c.sendCtx.Err() == nil {
+			c.deadLetter(m.it)
+		}
+	case forgetMsg:
+		c.forget(m.parts)
+		close(m.done)
+	case shutdownMsg:
+		c.draining = true
+		c.drainDeadline = c.r.now().Add(c.r.cfg.ShutdownGrace)
+		for _, b := range c.batcher.Flush() {
+			c.queued[b.Key] = append(c.queued[b.Key], b.Items)
+		}
+		// Events waiting for another sender's claim hold nothing: leave
+		// them undone, to be read again after the restart.
+		c.waiting = nil
+	}
+}
+
+// intake registers a poll's records and claims its events in one pipeline.
+func (c *coordinator) intake(items []*item) {
+	var toClaim []*item
+	for _, it := range items {
+		k := tp{it.rec.Topic, it.rec.Partition}
+		ps := c.parts[k]
+		if ps == nil {
+			ps = &partState{}
+			c.parts[k] = ps
+		}
+		it.part = ps
+		ps.offsets.Add(it.rec.Offset, it.rec)
+		if it.fail != nil {
+			c.deadLetter(it)
+			continue
+		}
+		toClaim = append(toClaim, it)
+	}
+	c.claim(toClaim)
+}
+
+// claim claims the items' keys; claimed items go to their pixel's batch,
+// duplicates are done, busy ones wait.
+func (c *coordinator) claim(items []*item) {
+	if len(items) == 0 {
+		return
+	}
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.key
+	}
+	var statuses []dedup.Status
+	err := c.redis("claim", func(ctx context.Context) error {
+		var err error
+		statuses, err = c.r.deps.Dedup.Claim(ctx, keys)
+		return err
+	})
+	if err != nil {
+		if !c.r.cfg.FailOpen {
+			// Only when shutting down: leave the events undone.
+			return
+		}
+		c.r.m.failOpen.Add(float64(len(items)))
+		statuses = make([]dedup.Status, len(items)) // all Claimed, without a claim
+	}
+	now := c.r.now()
+	for i, it := range items {
+		switch statuses[i] {
+		case dedup.Claimed:
+			it.claimed = err == nil
+			if it.claimed {
+				c.held[it] = struct{}{}
+			}
+			if full, ok := c.batcher.Add(it.ev.PixelID, it, now); ok {
+				c.queued[it.ev.PixelID] = append(c.queued[it.ev.PixelID], full)
+			}
+		case dedup.Duplicate:
+			c.r.m.deduplicated.WithLabelValues(it.ev.PixelID).Inc()
+			c.done(it)
+		case dedup.Busy:
+			if len(c.waiting) == 0 {
+				c.nextWait = now.Add(waitRetry)
+			}
+			c.waiting = append(c.waiting, it)
+		}
+	}
+}
+
+// redis runs a dedup round trip. With on_error block it retries until Redis
+// answers, pausing the pipeline (nothing is skipped); it gives up only when
+// the relay is shutting down. With fail_open it returns the first error.
+func (c *coordinator) redis(op string, f func(context.Context) error) error {
+	backoff := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(c.sendCtx, 5*time.Second)
+		err := f(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		c.r.m.redisErrors.WithLabelValues(op).Inc()
+		if c.r.cfg.FailOpen || c.draining || c.sendCtx.Err() != nil {
+			c.r.log.Warn("redis error", "op", op, "err", err)
+			return err
+		}
+		c.r.log.Warn("redis error; retrying (on_error: block)", "op", op, "err", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-c.sendCtx.Done():
+			return err
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// sent confirms the events' keys for the dedup window, then marks them done.
+func (c *coordinator) sent(items []*item) {
+	var keys []string
+	for _, it := range items {
+		if it.claimed {
+			keys = append(keys, it.key)
+		}
+	}
+	err := c.redis("confirm", func(ctx context.Context) error { return c.r.deps.Dedup.Confirm(ctx, keys) })
+	if err != nil && !c.r.cfg.FailOpen {
+		// Shutting down with Redis away: the events reached Meta but stay
+		// undone; they are read again after the restart.
+		c.r.log.Warn("events sent but not confirmed in redis", "events", len(items))
+		return
+	}
+	for _, it := range items {
+		delete(c.held, it)
+		it.claimed = false
+		px := it.ev.PixelID
+		c.r.m.sent.WithLabelValues(px).Inc()
+		for i, name := range capi.FieldNames {
+			if it.ev.Fields.Has(i) {
+				c.r.m.fieldEvents.WithLabelValues(px, name).Inc()
+			}
+		}
+		c.done(it)
+	}
+}
+
+// release gives up the claims of items that will not be sent now.
+func (c *coordinator) release(items []*item) {
+	var keys []string
+	for _, it := range items {
+		if it.claimed {
+			keys = append(keys, it.key)
+			it.claimed = false
+			delete(c.held, it)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.sendCtx), 5*time.Second)
+	defer cancel()
+	if err := c.r.deps.Dedup.Release(ctx, keys); err != nil {
+		// The claims expire after their lease; nothing is lost.
+		c.r.m.redisErrors.WithLabelValues("release").Inc()
+		c.r.log.Warn("releasing dedup claims", "err", err, "keys", len(keys))
+	}
+}
+
+func (c *coordinator) deadLetter(it *item) {
+	it.fail.Attempts = it.attempts
+	if it.fail.FailedAt.IsZero() {
+		it.fail.FailedAt = c.r.now()
+	}
+	c.dlInFlight++
+	c.r.log.Debug("dead-lettering", "class", it.fail.Class, "pixel", it.fail.PixelID,
+		"topic", it.rec.Topic, "partition", it.rec.Partition, "offset", it.rec.Offset)
+	c.r.dl.Write(c.sendCtx, it.rec, *it.fail, func(err error) { c.r.box.post(dlAckMsg{it: it, err: err}) })
+}
+
+// done marks a record finished and moves its partition's commit mark over
+// the done prefix.
+func (c *coordinator) done(it *item) {
+	if it.part.revoked.Load() {
+		return // forgotten with its partition
+	}
+	it.part.offsets.Done(it.rec.Offset)
+	if last, ok := it.part.offsets.Advance(); ok {
+		c.r.cl.MarkCommitRecords(last)
+	}
+	c.r.m.buffered.Set(float64(c.r.buffered.Add(-1)))
+	select {
+	case c.r.space <- struct{}{}:
+	default:
+	}
+}
+
+func (c *coordinator) tick(now time.Time) {
+	if !c.draining {
+		for _, b := range c.batcher.Due(now) {
+			c.queued[b.Key] = append(c.queued[b.Key], b.Items)
+		}
+		if len(c.waiting) > 0 && !now.Before(c.nextWait) {
+			w := c.waiting
+			c.waiting = nil
+			c.nextWait = now.Add(waitRetry)
+			c.claim(w)
+		}
+	}
+	if len(c.held) > 0 && !now.Before(c.nextRenew) {
+		c.renew()
+		c.nextRenew = now.Add(c.r.cfg.ClaimLease / 3)
+	} else if len(c.held) == 0 {
+		c.nextRenew = now.Add(c.r.cfg.ClaimLease / 3)
+	}
+	if c.sendCtx.Err() == nil {
+		c.dispatch()
+	}
+}
+
+// renew extends the leases of every claim we hold, so that they expire only
+// if this process dies.
+func (c *coordinator) renew() {
+	keys := make([]string, 0, len(c.held))
+	for it := range c.held {
+		keys = append(keys, it.key)
+	}
+	ctx, cancel := context.WithTimeout(c.sendCtx, 5*time.Second)
+	defer cancel()
+	lost, err := c.r.deps.Dedup.Renew(ctx, keys)
+	if err != nil {
+		c.r.m.redisErrors.WithLabelValues("renew").Inc()
+		c.r.log.Warn("renewing dedup claims", "err", err)
+		return
+	}
+	if lost > 0 {
+		c.r.m.leasesLost.Add(float64(lost))
+		c.r.log.Warn("dedup claims expired before they were renewed", "claims", lost)
+	}
+}
+
+// dispatch starts senders for queued batches, up to the in-flight limit of
+// each pixel.
+func (c *coordinator) dispatch() {
+	for px, bs := range c.queued {
+		for len(bs) > 0 && c.inflight[px] < c.r.cfg.MaxInFlightRequests {
+			b := bs[0]
+			bs[0] = nil
+			bs = bs[1:]
+			c.inflight[px]++
+			c.senders.Add(1)
+			ps := c.r.pixels[px]
+			go func() {
+				defer c.senders.Done()
+				c.r.sendBatch(c.sendCtx, ps, b)
+			}()
+		}
+		if len(bs) == 0 {
+			delete(c.queued, px)
+		} else {
+			c.queued[px] = bs
+		}
+	}
+}
+
+// forget drops the unfinished work of partitions that moved away (revoked
+// or lost): their records will be read again by the new owner, whose claims
+// wait for our sends still in flight.
+func (c *coordinator) forget(parts map[string][]int32) {
+	gone := map[*partState]bool{}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			k := tp{topic, p}
+			if st := c.parts[k]; st != nil {
+				st.revoked.Store(true)
+				gone[st] = true
+				c.r.m.buffered.Set(float64(c.r.buffered.Add(-int64(st.offsets.Pending()))))
+				delete(c.parts, k)
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	isGone := func(it *item) bool { return gone[it.part] }
+	dropped := c.batcher.Remove(isGone)
+	kept := c.waiting[:0]
+	for _, it := range c.waiting {
+		if !isGone(it) {
+			kept = append(kept, it)
+		}
+	}
+	c.waiting = kept
+	for px, bs := range c.queued {
+		var keep [][]*item
+		for _, b := range bs {
+			var rest []*item
+			for _, it := range b {
+				if isGone(it) {
+					dropped = append(dropped, it)
+				} else {
+					rest = append(rest, it)
+				}
+			}
+			if len(rest) > 0 {
+				keep = append(keep, rest)
+			}
+		}
+		if len(keep) == 0 {
+			delete(c.queued, px)
+		} else {
+			c.queued[px] = keep
+		}
+	}
+	c.release(dropped)
+	select {
+	case c.r.space <- struct{}{}:
+	default:
+	}
+}
+
+// abandonRest releases the claims of batches never sent (shutdown).
+func (c *coordinator) abandonRest() {
+	var rest []*item
+	for _, bs := range c.queued {
+		for _, b := range bs {
+			rest = append(rest, b...)
+		}
+	}
+	c.queued = map[string][][]*item{}
+	c.release(rest)
+}
+
+// jitter returns a random duration in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,84 @@
+package relay
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the relay's Prometheus metrics (CONTRACT.md section 5). Labels
+// come from bounded sets: configured topics and pixels, outcome and class
+// names; never from error strings.
+type metrics struct {
+	consumed       *prometheus.CounterVec
+	deduplicated   *prometheus.CounterVec
+	sent           *prometheus.CounterVec
+	deadLettered   *prometheus.CounterVec
+	requests       *prometheus.CounterVec
+	requestSeconds *prometheus.HistogramVec
+	batchEvents    prometheus.Histogram
+	buffered       prometheus.Gauge
+	lag            *prometheus.GaugeVec
+	fieldEvents    *prometheus.CounterVec
+	redisErrors    *prometheus.CounterVec
+	failOpen       prometheus.Counter
+	leasesLost     prometheus.Counter
+	deprecated     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_records_consumed_total", Help: "Records read from the input topics.",
+		}, []string{"topic"}),
+		deduplicated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_events_deduplicated_total", Help: "Events dropped because they had been sent already.",
+		}, []string{"pixel"}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_events_sent_total", Help: "Events accepted by the Conversions API.",
+		}, []string{"pixel"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_events_dead_lettered_total", Help: "Records written to the dead-letter topic, by class.",
+		}, []string{"class"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_capi_requests_total", Help: "Conversions API requests by pixel and outcome.",
+		}, []string{"pixel", "outcome"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "freight_capi_request_duration_seconds", Help: "Conversions API request latency.",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 1.5, 2.5, 5, 10},
+		}, []string{"pixel"}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "freight_batch_events", Help: "Events per Conversions API request.",
+			Buckets: []float64{1, 5, 10, 50, 100, 250, 500, 750, 1000},
+		}),
+		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "freight_buffered_events", Help: "Records read and not yet done (sent, dropped or dead-lettered).",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "freight_consumer_lag", Help: "Records behind the partition's high watermark at the last fetch.",
+		}, []string{"topic", "partition"}),
+		fieldEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_user_data_field_events_total", Help: "Sent events carrying each user_data match key.",
+		}, []string{"pixel", "field"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_redis_errors_total", Help: "Failed Redis round trips, by dedup operation.",
+		}, []string{"op"}),
+		failOpen: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freight_dedup_fail_open_total", Help: "Events sent without a dedup claim because Redis failed (on_error: fail_open).",
+		}),
+		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freight_dedup_leases_lost_total", Help: "Dedup claims found expired when renewing them.",
+		}),
+		deprecated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freight_capi_deprecated_version_total", Help: "Requests refused because capi.api_version is no longer served.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.consumed, m.deduplicated, m.sent, m.deadLettered, m.requests,
+		m.requestSeconds, m.batchEvents, m.buffered, m.lag, m.fieldEvents, m.redisErrors, m.failOpen,
+		m.leasesLost, m.deprecated} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,242 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/freight-relay/freight/pkg/capi"
+	"github.com/freight-relay/freight/pkg/deadletter"
+)
+
+// pixelState is what the senders of one pixel share: when Meta throttles the
+// pixel or refuses its token, every batch of the pixel waits, not only the
+// one that got the answer.
+type pixelState struct {
+	Pixel
+	mu           sync.Mutex
+	blockedUntil time.Time
+}
+
+func (p *pixelState) block(until time.Time) {
+	p.mu.Lock()
+	if until.After(p.blockedUntil) {
+		p.blockedUntil = until
+	}
+	p.mu.Unlock()
+}
+
+func (p *pixelState) unblockedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.blockedUntil
+}
+
+// sendBatch delivers one batch: it retries transient failures and throttling
+// with exponential backoff and jitter, splits a batch Meta rejects until the
+// bad events are alone, and dead-letters what can never be sent. Every item
+// is reported to the coordinator exactly once: sent, failed or abandoned.
+func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
+	defer r.box.post(batchDone{pixel: px.ID})
+	stack := [][]*item{items}
+	failures := 0
+	for len(stack) > 0 {
+		b := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		b = r.prune(b)
+		if len(b) == 0 {
+			continue
+		}
+		if !sleepUntil(ctx, px.unblockedAt(), r.now) {
+			r.abandon(append(stack, b))
+			return
+		}
+		b = r.prune(b) // time passed while the pixel was blocked
+		if len(b) == 0 {
+			continue
+		}
+		token, err := px.Token()
+		if err != nil {
+			r.fail(b, deadletter.Info{Class: deadletter.ClassConfig,
+				Message: "no access token for pixel " + px.ID + ": " + err.Error()})
+			continue
+		}
+		var appSecret string
+		if r.cfg.AppSecret != nil {
+			if appSecret, err = r.cfg.AppSecret(); err != nil {
+				r.fail(b, deadletter.Info{Class: deadletter.ClassConfig, Message: "app secret: " + err.Error()})
+				continue
+			}
+		}
+		events := make([]json.RawMessage, len(b))
+		for i, it := range b {
+			events[i] = it.ev.JSON
+			it.attempts++
+		}
+		res := r.deps.CAPI.Send(ctx, capi.Request{PixelID: px.ID, Token: token, AppSecret: appSecret,
+			TestEventCode: px.TestEventCode, Events: events})
+		r.m.requests.WithLabelValues(px.ID, res.Outcome.String()).Inc()
+		r.m.requestSeconds.WithLabelValues(px.ID).Observe(res.Duration.Seconds())
+		r.m.batchEvents.Observe(float64(len(b)))
+
+		switch res.Outcome {
+		case capi.OK:
+			failures = 0
+			r.box.post(sentMsg{items: b})
+		case capi.Rejected, capi.TooOld:
+			if len(b) > 1 {
+				// Meta refuses the whole request for one bad event and does
+				// not say which: halve until the bad ones are alone.
+				half := len(b) / 2
+				stack = append(stack, b[half:], b[:half])
+				continue
+			}
+			class := deadletter.ClassRejected
+			if res.Outcome == capi.TooOld {
+				class = deadletter.ClassTooOld
+			}
+			r.fail(b, metaInfo(class, res))
+		default: // Transient, Throttled, Auth, Deprecated
+			if ctx.Err() != nil {
+				r.abandon(append(stack, b))
+				return
+			}
+			failures++
+			now := r.now()
+			wait := r.backoff(failures)
+			if res.Outcome == capi.Throttled || res.Outcome == capi.Auth || res.Outcome == capi.Deprecated {
+				wait = max(wait, res.RetryAfter)
+				px.block(now.Add(wait))
+			}
+			r.logFailure(px.ID, res)
+			b = r.giveUp(b, res, now)
+			if len(b) > 0 {
+				stack = append(stack, b)
+			}
+			if !sleepUntil(ctx, now.Add(wait), r.now) {
+				r.abandon(stack)
+				return
+			}
+		}
+	}
+}
+
+func (r *Relay) logFailure(pixel string, res capi.Result) {
+	switch res.Outcome {
+	case capi.Auth:
+		r.log.Warn("meta refused the pixel's token or permissions; events are kept", "pixel", pixel,
+			"code", res.Code, "subcode", res.Subcode, "fbtrace_id", res.FBTraceID)
+	case capi.Deprecated:
+		r.m.deprecated.Inc()
+		r.log.Error("capi.api_version is no longer served by Meta; events are kept, update the configuration",
+			"pixel", pixel, "code", res.Code)
+	default:
+		r.log.Info("send failed; retrying", "pixel", pixel, "outcome", res.Outcome.String(),
+			"status", res.Status, "code", res.Code, "subcode", res.Subcode)
+	}
+}
+
+// backoff is exponential from InitialBackoff, capped at MaxBackoff, with
+// jitter so that many senders do not retry in step.
+func (r *Relay) backoff(failures int) time.Duration {
+	d := r.cfg.InitialBackoff
+	for i := 1; i < failures && d < r.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return jitter(min(d, r.cfg.MaxBackoff))
+}
+
+// giveUp dead-letters the items that have failed for longer than
+// GiveUpAfter and returns the others. A deprecated API version is a
+// configuration problem: its events are never dead-lettered.
+func (r *Relay) giveUp(b []*item, res capi.Result, now time.Time) []*item {
+	if res.Outcome == capi.Deprecated {
+		return b
+	}
+	var keep, expired []*item
+	for _, it := range b {
+		if it.firstFailure.IsZero() {
+			it.firstFailure = now
+		}
+		if now.Sub(it.firstFailure) >= r.cfg.GiveUpAfter {
+			expired = append(expired, it)
+		} else {
+			keep = append(keep, it)
+		}
+	}
+	if len(expired) > 0 {
+		class := deadletter.ClassRetriesExhausted
+		if res.Outcome == capi.Auth {
+			class = deadletter.ClassAuth
+		}
+		r.fail(expired, metaInfo(class, res))
+	}
+	return keep
+}
+
+// prune reports items that must not be sent any more: those of partitions
+// that moved away (abandoned) and those too old for Meta (dead-lettered
+// too_old, also during long retries).
+func (r *Relay) prune(b []*item) []*item {
+	now := r.now()
+	var keep, gone, old []*item
+	for _, it := range b {
+		switch {
+		case it.part.revoked.Load():
+			gone = append(gone, it)
+		case now.After(it.ev.Deadline()):
+			old = append(old, it)
+		default:
+			keep = append(keep, it)
+		}
+	}
+	if len(gone) > 0 {
+		r.box.post(abandonMsg{items: gone})
+	}
+	if len(old) > 0 {
+		r.fail(old, deadletter.Info{Class: deadletter.ClassTooOld,
+			Message: "the event became older than Meta accepts before it could be sent"})
+	}
+	return keep
+}
+
+func (r *Relay) fail(b []*item, info deadletter.Info) {
+	info.FailedAt = r.now()
+	for _, it := range b {
+		f := info
+		f.PixelID, f.EventID, f.EventName = it.ev.PixelID, it.ev.EventID, it.ev.EventName
+		it.fail = &f
+	}
+	r.box.post(failMsg{items: b})
+}
+
+func (r *Relay) abandon(bs [][]*item) {
+	var all []*item
+	for _, b := range bs {
+		all = append(all, b...)
+	}
+	if len(all) > 0 {
+		r.box.post(abandonMsg{items: all})
+	}
+}
+
+func metaInfo(class string, res capi.Result) deadletter.Info {
+	return deadletter.Info{Class: class, Message: res.Message, Code: res.Code, Subcode: res.Subcode, FBTraceID: res.FBTraceID}
+}
+
+// sleepUntil waits until t; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time, now func() time.Time) bool {
+	d := t.Sub(now())
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
