@@ -106,7 +106,9 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			now := r.now()
 			wait := r.backoff(failures)
 			if res.Outcome == capi.Throttled || res.Outcome == capi.Auth || res.Outcome == capi.Deprecated {
-				wait = max(wait, res.RetryAfter)
+				// Honour the wait Meta's usage headers ask for, within
+				// max_backoff: the operator's bound on any single wait.
+				wait = max(wait, min(res.RetryAfter, r.cfg.MaxBackoff))
 				px.block(now.Add(wait))
 			}
 			r.logFailure(px.ID, res)
