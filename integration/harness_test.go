@@ -48,13 +48,13 @@ const (
 // env is one test's world: its own broker, its own Redis key prefix, its own
 // stand-in.
 type env struct {
-	t      *testing.T
-	kafka  *kafkatest.Cluster
-	redis  string // URL
-	prefix string
-	meta   *capitest.Server
+	t       *testing.T
+	kafka   *kafkatest.Cluster
+	redis   string // URL
+	prefix  string
+	meta    *capitest.Server
 	metaURL string
-	envs   map[string]string
+	envs    map[string]string
 }
 
 func newEnv(t *testing.T, partitions int32) *env {
@@ -355,7 +355,6 @@ func (r *privateRedis) stop() {
 		r.cmd = nil
 	}
 }
-
 
 func mustJSON(x ev) []byte {
 	r := x.record(webT, 0)

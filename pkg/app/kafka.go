@@ -81,4 +81,3 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 	}
 	return tc, nil
 }
-

@@ -31,12 +31,12 @@ import (
 
 // Options configure a dev run.
 type Options struct {
-	Events   int     // how many records to generate; 0: until ctx ends
-	Rate     int     // records per second; 0: as fast as the pipeline takes them
-	RedisURL string  // "": an in-memory Redis
-	Seed     uint64  // generator seed
-	Faults   string  // stand-in faults, as for freight sandbox
-	Listen   string  // HTTP endpoints; "": a free port
+	Events   int    // how many records to generate; 0: until ctx ends
+	Rate     int    // records per second; 0: as fast as the pipeline takes them
+	RedisURL string // "": an in-memory Redis
+	Seed     uint64 // generator seed
+	Faults   string // stand-in faults, as for freight sandbox
+	Listen   string // HTTP endpoints; "": a free port
 	// Real Graph API instead of the stand-in.
 	PixelID       string
 	TokenEnv      string
@@ -257,9 +257,9 @@ func redactURL(u string) string {
 // stats are the counts read from the metrics registry.
 type stats struct {
 	consumed, deduplicated, sent, deadLettered, buffered float64
-	byClass                                             map[string]float64
-	byPixel                                             map[string]float64
-	requests                                            map[string]float64
+	byClass                                              map[string]float64
+	byPixel                                              map[string]float64
+	requests                                             map[string]float64
 }
 
 func readStats(g prometheus.Gatherer) stats {
@@ -374,4 +374,3 @@ func sortedKeys(m map[string]float64) []string {
 	sort.Strings(keys)
 	return keys
 }
-

@@ -190,7 +190,9 @@ type DecodeError struct {
 	Reason string
 }
 
-func (e *DecodeError) Error() string { return fmt.Sprintf("not a valid %s event: %s", e.Format, e.Reason) }
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("not a valid %s event: %s", e.Format, e.Reason)
+}
 
 // Decoder turns a record value into an event.
 type Decoder interface {

@@ -47,15 +47,15 @@ type partState struct {
 type (
 	pollMsg    struct{ items []*item }
 	sentMsg    struct{ items []*item }
-	failMsg    struct{ items []*item }  // each item's fail is set
-	abandonMsg struct{ items []*item }  // unfinished: release the claims, do not mark done
+	failMsg    struct{ items []*item } // each item's fail is set
+	abandonMsg struct{ items []*item } // unfinished: release the claims, do not mark done
 	batchDone  struct{ pixel string }
 	dlAckMsg   struct {
 		it  *item
 		err error
 	}
-	dlRetryMsg  struct{ it *item }
-	forgetMsg   struct {
+	dlRetryMsg struct{ it *item }
+	forgetMsg  struct {
 		parts map[string][]int32
 		done  chan struct{}
 	}
@@ -71,14 +71,14 @@ type coordinator struct {
 	sendCtx     context.Context
 	cancelSends context.CancelFunc
 
-	parts    map[tp]*partState
-	batcher  *batch.Batcher[*item]
-	waiting  []*item
-	queued   map[string][][]*item
-	inflight map[string]int
-	held     map[*item]struct{}
+	parts      map[tp]*partState
+	batcher    *batch.Batcher[*item]
+	waiting    []*item
+	queued     map[string][][]*item
+	inflight   map[string]int
+	held       map[*item]struct{}
 	dlInFlight int
-	senders  sync.WaitGroup
+	senders    sync.WaitGroup
 
 	draining      bool
 	drainDeadline time.Time
