@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Kind is the kind of topic an event came from; it sets the defaults and the
@@ -139,6 +140,10 @@ func (n *Integer) UnmarshalJSON(b []byte) error {
 		}
 		b = []byte(s)
 	}
+	// ParseInt alone would take "+5" and "-0": digits only.
+	if len(b) == 0 || strings.TrimLeft(string(b), "0123456789") != "" {
+		return errors.New("must be a non-negative integer or a string of digits")
+	}
 	v, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil || v < 0 {
 		return errors.New("must be a non-negative integer or a string of digits")
@@ -208,6 +213,10 @@ func (JSON) Decode(value []byte) (Event, error) {
 	var e Event
 	if len(bytes.TrimSpace(value)) == 0 {
 		return e, &DecodeError{Format: "json", Reason: "the record value is empty"}
+	}
+	// json.Unmarshal takes null into a struct as a no-op, not an error.
+	if string(bytes.TrimSpace(value)) == "null" {
+		return e, &DecodeError{Format: "json", Reason: "the value is a JSON null, not an object"}
 	}
 	if err := json.Unmarshal(value, &e); err != nil {
 		return Event{}, &DecodeError{Format: "json", Reason: describeJSONError(err)}

@@ -1,0 +1,170 @@
+package capi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/freight-relay/freight/pkg/capi/capitest"
+	"github.com/freight-relay/freight/pkg/event"
+)
+
+func graphBody(code, subcode int, transient bool) string {
+	return fmt.Sprintf(`{"error":{"message":"m","type":"OAuthException","code":%d,"error_subcode":%d,"is_transient":%t,"error_user_msg":"user message","fbtrace_id":"TRACE"}}`, code, subcode, transient)
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		headers map[string]string
+		want    Outcome
+		after   time.Duration
+	}{
+		{"success", 200, `{"events_received":3,"messages":[],"fbtrace_id":"T"}`, nil, OK, 0},
+		{"5xx with Graph body", 503, graphBody(2, 0, true), nil, Transient, 0},
+		{"5xx without body", 502, `<html>bad gateway</html>`, nil, Transient, 0},
+		{"code 1 unknown", 500, graphBody(1, 0, false), nil, Transient, 0},
+		{"is_transient on a 400", 400, graphBody(999, 0, true), nil, Transient, 0},
+		{"app throttle 4 (transient flag set, as Graph does)", 400, graphBody(4, 0, true), nil, Throttled, 0},
+		{"user throttle 17", 400, graphBody(17, 0, true), nil, Throttled, 0},
+		{"ads throttle 80004 with BUC header", 400, graphBody(80004, 2446079, true),
+			map[string]string{"X-Business-Use-Case-Usage": `{"1":[{"type":"ads_management","call_count":100,"estimated_time_to_regain_access":3}]}`},
+			Throttled, 3 * time.Minute},
+		{"ad account usage reset", 400, graphBody(613, 0, false),
+			map[string]string{"X-Ad-Account-Usage": `{"acc_id_util_pct":100,"reset_time_duration":40}`}, Throttled, 40 * time.Second},
+		{"HTTP 429 without body", 429, ``, map[string]string{"Retry-After": "7"}, Throttled, 7 * time.Second},
+		{"policy block 368", 400, graphBody(368, 1390008, false), nil, Throttled, 0},
+		{"expired token 190", 400, graphBody(190, 463, false), nil, Auth, 0},
+		{"permission 200", 403, graphBody(200, 0, false), nil, Auth, 0},
+		{"permission 10", 403, graphBody(10, 0, false), nil, Auth, 0},
+		{"session 102", 400, graphBody(102, 0, false), nil, Auth, 0},
+		{"no such pixel 100/33", 400, graphBody(100, 33, false), nil, Auth, 0},
+		{"too old 100/2804003", 400, graphBody(100, 2804003, false), nil, TooOld, 0},
+		{"invalid event 100/2804050", 400, graphBody(100, 2804050, false), nil, Rejected, 0},
+		{"deprecated version 2635", 400, graphBody(2635, 0, false), nil, Deprecated, 0},
+		{"unknown 4xx code", 400, graphBody(12345, 0, false), nil, Rejected, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.headers {
+				h.Set(k, v)
+			}
+			res := Classify(tt.status, h, []byte(tt.body))
+			if res.Outcome != tt.want {
+				t.Errorf("outcome %v, want %v", res.Outcome, tt.want)
+			}
+			if res.RetryAfter != tt.after {
+				t.Errorf("retry after %v, want %v", res.RetryAfter, tt.after)
+			}
+			if strings.HasPrefix(tt.body, `{"error"`) && (res.Message != "user message" || res.FBTraceID != "TRACE") {
+				t.Errorf("message %q trace %q: want error_user_msg and fbtrace_id", res.Message, res.FBTraceID)
+			}
+		})
+	}
+}
+
+// The token travels in the POST body, never in the URL; partner_agent,
+// test_event_code and appsecret_proof are sent; the token never appears in a
+// result, even when an answer echoes it.
+func TestClientRequestShape(t *testing.T) {
+	const token = "EAAB-secret-token"
+	var got struct {
+		path, query, ctype string
+		body               map[string]any
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.path, got.query, got.ctype = r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &got.body)
+		w.WriteHeader(400)
+		fmt.Fprintf(w, `{"error":{"message":"Invalid OAuth access token - Cannot parse access token %s","code":190,"fbtrace_id":"X"}}`, token)
+	}))
+	defer srv.Close()
+	c := NewClient(ClientConfig{BaseURL: srv.URL + "/", APIVersion: "v25.0", PartnerAgent: "freight", Timeout: time.Second})
+	res := c.Send(context.Background(), Request{PixelID: "123", Token: token, AppSecret: "s3cret", TestEventCode: "TEST1",
+		Events: []json.RawMessage{json.RawMessage(`{"event_name":"A"}`), json.RawMessage(`{"event_name":"B"}`)}})
+	if got.path != "/v25.0/123/events" || got.query != "" {
+		t.Errorf("path %q query %q", got.path, got.query)
+	}
+	if got.ctype != "application/json" {
+		t.Errorf("content type %q", got.ctype)
+	}
+	if got.body["access_token"] != token || got.body["partner_agent"] != "freight" || got.body["test_event_code"] != "TEST1" {
+		t.Errorf("body fields: %v", got.body)
+	}
+	if got.body["appsecret_proof"] != AppSecretProof("s3cret", token) {
+		t.Errorf("appsecret_proof %v", got.body["appsecret_proof"])
+	}
+	if n := len(got.body["data"].([]any)); n != 2 {
+		t.Errorf("%d events", n)
+	}
+	if res.Outcome != Auth {
+		t.Errorf("outcome %v", res.Outcome)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", res), token) {
+		t.Errorf("the token leaked into the result: %+v", res)
+	}
+}
+
+func TestAppSecretProofIsHMACSHA256(t *testing.T) {
+	// Reference value computed independently: printf %s token | openssl dgst -sha256 -hmac secret
+	if got := AppSecretProof("secret", "token"); got != "e941110e3d2bfe82621f0e3e1434730d7305d106c5f68c87165d0b27a4611a4a" {
+		t.Fatalf("proof %q", got)
+	}
+}
+
+func TestClientTimeoutIsTransient(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := NewClient(ClientConfig{BaseURL: srv.URL, APIVersion: "v25.0", Timeout: 50 * time.Millisecond})
+	res := c.Send(context.Background(), Request{PixelID: "1", Token: "t", Events: []json.RawMessage{json.RawMessage(`{}`)}})
+	if res.Outcome != Transient || res.Status != 0 {
+		t.Errorf("got %v status %d, want transient without status", res.Outcome, res.Status)
+	}
+}
+
+// What Map produces passes the stand-in's full validation, which checks it
+// the way Meta does (hashed keys as 64 lowercase hex, website requirements,
+// fbc shape, custom_data types).
+func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
+	stand, url := capitest.NewHTTPTest(t, capitest.Options{Tokens: map[string]string{"7": "tok"}, Now: func() time.Time { return now }})
+	var events []json.RawMessage
+	for _, in := range []struct {
+		kind event.Kind
+		raw  string
+	}{
+		{event.KindWeb, `{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"email":"a@x.com","phone":"650 555 1212","first_name":"Ann","last_name":"Lee","gender":"F","date_of_birth":"1990-01-02","city":"Menlo Park","state":"CA","zip":"94025","country":"US","external_id":"U1","client_user_agent":"UA","client_ip_address":"203.0.113.1","fbp":"fb.1.1.1","fbclid":"abc"},"custom":{"value":1,"currency":"USD","contents":[{"id":"A","quantity":1,"item_price":1}]}}`},
+		{event.KindCRM, `{"event_id":"2","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","crm_id":"C","lead_event_source":"Acme","user":{"email":"a@x.com","lead_id":123456789012345}}`},
+	} {
+		e := decode(t, in.raw)
+		ev, err := Map(&e, in.kind, "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev.JSON)
+	}
+	c := NewClient(ClientConfig{BaseURL: url, APIVersion: "v25.0", PartnerAgent: "freight", Timeout: 5 * time.Second})
+	res := c.Send(context.Background(), Request{PixelID: "7", Token: "tok", Events: events})
+	if res.Outcome != OK || res.EventsReceived != 2 {
+		t.Fatalf("stand-in answered %v (%d %d: %s)", res.Outcome, res.Code, res.Subcode, res.Message)
+	}
+	if stand.Count("7", "Lead", "2") != 1 {
+		t.Error("the CRM event was not recorded")
+	}
+}

@@ -1,0 +1,245 @@
+package capi
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/freight-relay/freight/pkg/event"
+)
+
+var now = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+func decode(t *testing.T, s string) event.Event {
+	t.Helper()
+	e, err := event.JSON{}.Decode([]byte(s))
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return e
+}
+
+func mapped(t *testing.T, kind event.Kind, s string) (Event, map[string]any) {
+	t.Helper()
+	e := decode(t, s)
+	ev, err := Map(&e, kind, "", now)
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(ev.JSON, &m); err != nil {
+		t.Fatal(err)
+	}
+	return ev, m
+}
+
+const nowS = "1795867200" // now in unix seconds
+
+func TestMapDefaultsAndFields(t *testing.T) {
+	tests := []struct {
+		name  string
+		kind  event.Kind
+		in    string
+		check func(t *testing.T, ev Event, m map[string]any)
+	}{
+		{"web defaults to website", event.KindWeb,
+			`{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com/a","user":{"email":"A@x.com","client_user_agent":"UA"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["action_source"], "website")
+				eq(t, ev.PixelID, "7")
+				eq(t, m["event_source_url"], "https://x.com/a")
+			}},
+		{"crm defaults to system_generated and carries the CRM fields", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","crm_id":"C1","lead_event_source":"Acme","user":{"email":"a@x.com","lead_id":"123456789012345"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["action_source"], "system_generated")
+				cd := m["custom_data"].(map[string]any)
+				eq(t, cd["lead_event_source"], "Acme")
+				eq(t, cd["event_source"], "crm")
+				ud := m["user_data"].(map[string]any)
+				eq(t, ud["lead_id"], float64(123456789012345))
+				if strings.Contains(string(ev.JSON), "C1") {
+					t.Error("crm_id must never be sent to Meta")
+				}
+			}},
+		{"email trimmed and lowercased before hashing", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","user":{"email":"  Ann@X.com "}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, first(m, "em"), sha256Hex("ann@x.com"))
+			}},
+		{"64 hex is taken as hashed and lowercased, never hashed twice", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","user":{"email":" ` + strings.ToUpper(sha256Hex("a@x.com")) + ` "}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, first(m, "em"), sha256Hex("a@x.com"))
+			}},
+		{"32 hex (MD5) is not taken as hashed", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","user":{"external_id":"0123456789ABCDEF0123456789abcdef"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, first(m, "external_id"), sha256Hex("0123456789abcdef0123456789abcdef"))
+			}},
+		{"arrays are de-duplicated after normalization; empty values left out", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","user":{"email":["a@x.com"," A@X.COM",""],"phone":"---"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				ud := m["user_data"].(map[string]any)
+				if n := len(ud["em"].([]any)); n != 1 {
+					t.Errorf("%d emails, want 1", n)
+				}
+				if _, ok := ud["ph"]; ok {
+					t.Error("a phone with no digits was sent")
+				}
+			}},
+		{"fbc from fbclid with event_time in seconds", event.KindWeb,
+			`{"event_id":"1","event_name":"PageView","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com","fbclid":"IwAR-AbC"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["user_data"].(map[string]any)["fbc"], "fb.1."+nowS+"000.IwAR-AbC")
+			}},
+		{"fbc from fbclid with event_time in milliseconds as given", event.KindWeb,
+			`{"event_id":"1","event_name":"PageView","event_time":` + nowS + `123,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com","fbclid":"IwAR-AbC"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["user_data"].(map[string]any)["fbc"], "fb.1."+nowS+"123.IwAR-AbC")
+				eq(t, m["event_time"], float64(1795867200))
+			}},
+		{"a given fbc wins over fbclid", event.KindWeb,
+			`{"event_id":"1","event_name":"PageView","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com","fbc":"fb.1.1.keep","fbclid":"other"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["user_data"].(map[string]any)["fbc"], "fb.1.1.keep")
+			}},
+		{"custom data: named fields win over properties, currency upper-cased", event.KindWeb,
+			`{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com"},"custom":{"value":9.5,"currency":"eur","properties":{"value":"ignored","color":"red"},"contents":[{"id":"A","quantity":2}]}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				cd := m["custom_data"].(map[string]any)
+				eq(t, cd["value"], 9.5)
+				eq(t, cd["currency"], "EUR")
+				eq(t, cd["color"], "red")
+				eq(t, cd["contents"].([]any)[0].(map[string]any)["quantity"], float64(2))
+			}},
+		{"data processing options pass through", event.KindWeb,
+			`{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","data_processing_options":["LDU"],"data_processing_options_country":1,"data_processing_options_state":1000,"opt_out":true,"user":{"client_user_agent":"UA","email":"a@x.com"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["data_processing_options_state"], float64(1000))
+				eq(t, m["data_processing_options_country"], float64(1))
+				eq(t, m["opt_out"], true)
+			}},
+		{"physical_store may be 30 days old", event.KindCRM,
+			`{"event_id":"1","event_name":"Purchase","event_time":1793275200,"action_source":"physical_store","pixel_id":"7","user":{"email":"a@x.com"}}`,
+			func(t *testing.T, ev Event, m map[string]any) { eq(t, m["action_source"], "physical_store") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, m := mapped(t, tt.kind, tt.in)
+			tt.check(t, ev, m)
+		})
+	}
+}
+
+func TestMapRefuses(t *testing.T) {
+	base := `"event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com"}`
+	tests := []struct {
+		name, in, class, want string
+	}{
+		{"no event_name", `{"event_id":"1",` + base + `}`, ClassValidation, "event_name"},
+		{"no event_id", `{"event_name":"P",` + base + `}`, ClassValidation, "event_id"},
+		{"no event_time", `{"event_id":"1","event_name":"P","pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com"}}`, ClassValidation, "event_time"},
+		{"no pixel", `{"event_id":"1","event_name":"P","event_time":` + nowS + `,"event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com"}}`, ClassValidation, "pixel_id"},
+		{"unknown action_source", `{"event_id":"1","event_name":"P","action_source":"fax",` + base + `}`, ClassValidation, "action_source"},
+		{"web without event_source_url", `{"event_id":"1","event_name":"P","event_time":` + nowS + `,"pixel_id":"7","user":{"client_user_agent":"UA","email":"a@x.com"}}`, ClassValidation, "event_source_url"},
+		{"relative event_source_url", `{"event_id":"1","event_name":"P","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"/cart","user":{"client_user_agent":"UA","email":"a@x.com"}}`, ClassValidation, "event_source_url"},
+		{"website without user agent", `{"event_id":"1","event_name":"P","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"email":"a@x.com"}}`, ClassValidation, "client_user_agent"},
+		{"no user", `{"event_id":"1","event_name":"P","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com"}`, ClassValidation, "user"},
+		{"only first name and gender", `{"event_id":"1","event_name":"P","action_source":"email","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"first_name":"Ann","gender":"female"}}`, ClassValidation, "too little"},
+		{"nothing usable after normalization", `{"event_id":"1","event_name":"P","action_source":"email","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"email":"nope"}}`, ClassValidation, "no usable"},
+		{"older than 7 days", `{"event_id":"1","event_name":"P","event_time":1795176000,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com"}}`, ClassTooOld, "older"},
+		{"physical_store older than 62 days", `{"event_id":"1","event_name":"P","action_source":"physical_store","event_time":1790424000,"pixel_id":"7","user":{"email":"a@x.com"}}`, ClassTooOld, "older"},
+		{"in the future", `{"event_id":"1","event_name":"P","event_time":1795867500,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com"}}`, ClassValidation, "future"},
+		{"bad currency", `{"event_id":"1","event_name":"P",` + base + `,"custom":{"currency":"dollars"}}`, ClassValidation, "currency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := decode(t, tt.in)
+			kind := event.KindWeb
+			if strings.Contains(tt.in, "physical_store") {
+				kind = event.KindCRM
+			}
+			_, err := Map(&e, kind, "", now)
+			var inv *InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("err = %v, want *InvalidError", err)
+			}
+			if inv.Class != tt.class || !strings.Contains(inv.Message, tt.want) {
+				t.Errorf("got %s %q, want %s mentioning %q", inv.Class, inv.Message, tt.class, tt.want)
+			}
+			if strings.Contains(inv.Message, "a@x.com") {
+				t.Error("the message carries customer data")
+			}
+		})
+	}
+}
+
+func TestMapUsesTheTopicDefaultPixel(t *testing.T) {
+	e := decode(t, `{"event_id":"1","event_name":"Lead","event_time":`+nowS+`,"user":{"email":"a@x.com"}}`)
+	ev, err := Map(&e, event.KindCRM, "42", now)
+	if err != nil || ev.PixelID != "42" {
+		t.Fatalf("pixel %q, err %v", ev.PixelID, err)
+	}
+}
+
+func TestNormalizers(t *testing.T) {
+	tests := []struct {
+		name string
+		f    normalizer
+		in   string
+		want string
+	}{
+		{"phone digits without leading zeros", normPhone, "+00 (650) 555-1212", "6505551212"},
+		{"name without spaces and punctuation, letters kept", normName, " Mary-Ann O'Neil ", "maryannoneil"},
+		{"name keeps UTF-8 letters", normName, "Chloé", "chloé"},
+		{"city ascii letters and digits", normAlnum, "Menlo Park", "menlopark"},
+		{"zip before the dash", normZip, "94025-1234", "94025"},
+		{"gender word", normGender, "Female", "f"},
+		{"gender letter", normGender, " M ", "m"},
+		{"gender unknown", normGender, "other", ""},
+		{"date of birth with dashes", normDOB, "1990-02-28", "19900228"},
+		{"date of birth impossible month", normDOB, "1990-13-01", ""},
+		{"email without @", normEmail, "nobody", ""},
+		{"external id", normExternalID, " U-42 ", "u-42"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f(tt.in); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func eq(t *testing.T, got, want any) {
+	t.Helper()
+	if got != want {
+		t.Errorf("got %#v, want %#v", got, want)
+	}
+}
+
+func first(m map[string]any, key string) any {
+	v, _ := m["user_data"].(map[string]any)[key].([]any)
+	if len(v) == 0 {
+		return nil
+	}
+	return v[0]
+}
+
+func BenchmarkMap(b *testing.B) {
+	raw := []byte(`{"event_id":"web-1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"111111111111111","event_source_url":"https://shop.example.com/p/1","user":{"email":" Ann.Smith@Example.com ","phone":"+1 (650) 555-1212","first_name":"Ann","last_name":"Smith","city":"Menlo Park","state":"CA","zip":"94025","country":"US","external_id":"U-42","client_user_agent":"Mozilla/5.0","client_ip_address":"203.0.113.7","fbp":"fb.1.1.2"},"custom":{"value":12.5,"currency":"USD","content_ids":["SKU-1"]}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		e, err := event.JSON{}.Decode(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Map(&e, event.KindWeb, "", now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
