@@ -1,0 +1,42 @@
+# freight: common tasks. `make test` is what CI runs (.ci/run).
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+PKGS    := ./...
+
+.PHONY: build dev test test-short vet fmt fuzz bench bench-units clean
+
+build: ## static binary in bin/freight
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/freight ./cmd/freight
+
+dev: ## the whole pipeline on this machine
+	go run ./cmd/freight dev
+
+test: ## every test, with the race detector (needs Redis on 127.0.0.1:6379 and redis-server)
+	go test -race -count=1 -timeout 10m $(PKGS)
+
+test-short: ## without the race detector, faster while editing
+	go test -count=1 -timeout 10m $(PKGS)
+
+vet:
+	go vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+FUZZTIME ?= 30s
+fuzz: ## each fuzz target for FUZZTIME
+	go test -run '^$$' -fuzz '^FuzzJSONDecode$$' -fuzztime $(FUZZTIME) ./pkg/event/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./pkg/config/
+	go test -run '^$$' -fuzz '^FuzzParseFaults$$' -fuzztime $(FUZZTIME) ./pkg/capi/capitest/
+	go test -run '^$$' -fuzz '^FuzzParseJSONBody$$' -fuzztime $(FUZZTIME) ./pkg/capi/capitest/
+
+EVENTS ?= 300000
+bench: ## end-to-end: relay vs a bare consumer and Redis SET NX, same machine, same run
+	go run ./integration/bench -events $(EVENTS)
+
+bench-units: ## micro-benchmarks of the hot path
+	go test -run '^$$' -bench . -benchmem ./pkg/event/ ./pkg/capi/ ./pkg/batch/ ./pkg/offsets/ ./pkg/dedup/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,369 @@
+// Command bench measures freight end to end on this machine and, in the same
+// run, the two ceilings it is judged against: a bare franz-go consumer
+// reading the same records, and go-redis pipelining SET NX to the same
+// Redis (every event needs a claim and a confirm, so Redis is the natural
+// ceiling). `make bench` runs it.
+//
+// The relay runs as its own process (the real binary), so that its CPU
+// time, allocations and peak RSS are its own, not the broker's or the
+// stand-in's, which run here.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/freight-relay/freight/pkg/capi/capitest"
+	"github.com/freight-relay/freight/pkg/config"
+	"github.com/freight-relay/freight/pkg/devstack"
+)
+
+func main() {
+	events := flag.Int("events", 300000, "records to relay")
+	partitions := flag.Int("partitions", 6, "partitions of the input topic")
+	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis address")
+	flag.Parse()
+	if err := run(*events, int32(*partitions), *redisAddr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	topic    = "web-events"
+	crmTopic = "crm-events"
+	group = "freight-bench"
+)
+
+var pixels = []string{"111111111111111", "222222222222222", "333333333333333"}
+
+func run(n int, partitions int32, redisAddr string) error {
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic, crmTopic, "freight-dlq", "freight-parking"))
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+
+	fmt.Printf("freight bench: %d records, %d partitions, %d CPUs, %s\n", n, partitions, runtime.NumCPU(), runtime.Version())
+	if err := produce(ctx, brokers, n); err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+
+	bare, err := bareConsumer(ctx, brokers, n)
+	if err != nil {
+		return fmt.Errorf("bare consumer: %w", err)
+	}
+	setnx, err := redisSetNX(ctx, redisAddr, n)
+	if err != nil {
+		return fmt.Errorf("redis SET NX: %w", err)
+	}
+	rel, err := relay(ctx, brokers, redisAddr, n)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+
+	fmt.Println()
+	fmt.Printf("  %-40s %12s\n", "", "events/s")
+	fmt.Printf("  %-40s %12.0f\n", "bare franz-go group consumer", bare)
+	fmt.Printf("  %-40s %12.0f\n", "go-redis pipelined SET NX (1 goroutine)", setnx)
+	fmt.Printf("  %-40s %12.0f\n", "freight relay, every stage on", rel.rate)
+	fmt.Println()
+	fmt.Printf("  relay / Redis SET NX ceiling   %6.2f   (target >= 0.33)\n", rel.rate/setnx)
+	fmt.Printf("  relay / bare consumer          %6.2f\n", rel.rate/bare)
+	fmt.Printf("  relay CPU per event            %6.1f us\n", rel.cpu.Seconds()*1e6/float64(n))
+	fmt.Printf("  relay allocations per event    %6.1f\n", rel.mallocs/float64(n))
+	fmt.Printf("  relay peak RSS                 %6.1f MB   (target < 256 MB)\n", float64(rel.peakRSS)/(1<<20))
+	fmt.Printf("  events accepted by the stand-in %d, dead-lettered %d, deduplicated %d\n", rel.accepted, rel.deadLettered, rel.deduplicated)
+	return nil
+}
+
+// produce writes n generated records (realistic web and CRM events, with
+// the generator's share of duplicates and invalid ones) to the input topic.
+func produce(ctx context.Context, brokers []string, n int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	g := devstack.NewGenerator(7, pixels, topic, crmTopic, time.Now)
+	start := time.Now()
+	var firstErr error
+	for range n {
+		cl.Produce(ctx, g.Next(), func(_ *kgo.Record, err error) {
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("produced in %s\n", time.Since(start).Round(time.Millisecond))
+	return firstErr
+}
+
+func bareConsumer(ctx context.Context, brokers []string, n int) (float64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("bare-"+group),
+		kgo.ConsumeTopics(topic, crmTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	got := 0
+	var start time.Time
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for got < n {
+		fs := cl.PollRecords(ctx, 10000)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if start.IsZero() && fs.NumRecords() > 0 {
+			start = time.Now()
+		}
+		got += fs.NumRecords()
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// redisSetNX pipelines SET NX PX of n fresh keys from one goroutine, in
+// pipelines of the size of a typical poll, as the relay's claims do.
+func redisSetNX(ctx context.Context, addr string, n int) (float64, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	prefix := "freight-bench:" + randomHex() + ":"
+	defer deleteKeys(ctx, rdb, prefix)
+	const pipeline = 1000
+	start := time.Now()
+	for i := 0; i < n; i += pipeline {
+		p := rdb.Pipeline()
+		for j := i; j < min(i+pipeline, n); j++ {
+			p.SetNX(ctx, prefix+strconv.Itoa(j), "o", 30*time.Second)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+type relayResult struct {
+	rate                                 float64
+	cpu                                  time.Duration
+	mallocs                              float64
+	peakRSS                              int64
+	accepted, deadLettered, deduplicated int
+}
+
+func relay(ctx context.Context, brokers []string, redisAddr string, n int) (relayResult, error) {
+	var res relayResult
+	tokens := map[string]string{}
+	env := os.Environ()
+	cfg := config.Default()
+	for i, p := range pixels {
+		tokens[p] = "bench-token-" + strconv.Itoa(i)
+		env = append(env, "BENCH_TOKEN_"+strconv.Itoa(i)+"="+tokens[p])
+		cfg.CAPI.Pixels = append(cfg.CAPI.Pixels, config.Pixel{ID: p, AccessTokenEnv: "BENCH_TOKEN_" + strconv.Itoa(i)})
+	}
+	stand := capitest.New(capitest.Options{Tokens: tokens, MaxRecorded: 1})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return res, err
+	}
+	srv := &http.Server{Handler: stand, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+
+	prefix := "freight-bench:" + randomHex() + ":"
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	defer deleteKeys(ctx, rdb, prefix)
+
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Group = group
+	cfg.Redis.URL = "redis://" + redisAddr + "/0"
+	cfg.Redis.KeyPrefix = prefix
+	cfg.CAPI.BaseURL = "http://" + l.Addr().String()
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	cfg.HTTP.Listen = httpAddr
+	cfg.Log.Level = "warn"
+
+	dir, err := os.MkdirTemp("", "freight-bench")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "freight")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/freight").CombinedOutput(); err != nil {
+		return res, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return res, err
+	}
+	cfgPath := filepath.Join(dir, "freight.yaml")
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		return res, err
+	}
+	cmd := exec.Command(bin, "run", "-c", cfgPath)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return res, err
+	}
+	defer adm.Close()
+	admin := kadm.NewClient(adm)
+	deadline := time.Now().Add(10 * time.Minute)
+	var start time.Time
+	for {
+		if time.Now().After(deadline) {
+			return res, errors.New("the relay did not finish within 10 minutes")
+		}
+		m := scrape(httpAddr)
+		if start.IsZero() && m["freight_records_consumed_total"] > 0 {
+			start = time.Now()
+		}
+		if !start.IsZero() && caughtUp(ctx, admin) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval of the measurement
+	}
+	elapsed := time.Since(start)
+	m := scrape(httpAddr)
+	res.rate = float64(n) / elapsed.Seconds()
+	res.cpu = time.Duration(m["process_cpu_seconds_total"] * float64(time.Second))
+	res.mallocs = m["go_memstats_mallocs_total"]
+	res.peakRSS = peakRSS(cmd.Process.Pid)
+	res.accepted = stand.Total()
+	res.deadLettered = int(m["freight_events_dead_lettered_total"])
+	res.deduplicated = int(m["freight_events_deduplicated_total"])
+	return res, nil
+}
+
+func caughtUp(ctx context.Context, admin *kadm.Client) bool {
+	ends, err := admin.ListEndOffsets(ctx, topic, crmTopic)
+	if err != nil {
+		return false
+	}
+	committed, err := admin.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	ok := true
+	ends.Each(func(e kadm.ListedOffset) {
+		if c, found := committed.Lookup(e.Topic, e.Partition); e.Offset > 0 && (!found || c.At < e.Offset) {
+			ok = false
+		}
+	})
+	return ok
+}
+
+// scrape reads the unlabeled sums of the relay's metrics.
+func scrape(addr string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name := f[0]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			out[name] += v
+		}
+	}
+	return out
+}
+
+// peakRSS is VmHWM of a process, in bytes.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func randomHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 5000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 5000 {
+			rdb.Unlink(ctx, batch...)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		rdb.Unlink(ctx, batch...)
+	}
+}
