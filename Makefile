@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: build dev test test-short vet fmt fuzz bench bench-units clean
+.PHONY: build dev test test-short redis vet fmt fuzz bench bench-units clean
 
 build: ## static binary in bin/freight
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/freight ./cmd/freight
@@ -12,11 +12,14 @@ build: ## static binary in bin/freight
 dev: ## the whole pipeline on this machine
 	go run ./cmd/freight dev
 
-test: ## every test, with the race detector (needs Redis on 127.0.0.1:6379 and redis-server)
+test: redis ## every test, with the race detector
 	go test -race -count=1 -timeout 10m $(PKGS)
 
-test-short: ## without the race detector, faster while editing
+test-short: redis ## without the race detector, faster while editing
 	go test -count=1 -timeout 10m $(PKGS)
+
+redis: ## redis-server installed and answering on 127.0.0.1:6379 (the tests use it)
+	@bash .ci/redis.sh
 
 vet:
 	go vet $(PKGS)
@@ -32,7 +35,7 @@ fuzz: ## each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzParseJSONBody$$' -fuzztime $(FUZZTIME) ./pkg/capi/capitest/
 
 EVENTS ?= 300000
-bench: ## end-to-end: relay vs a bare consumer and Redis SET NX, same machine, same run
+bench: redis ## end-to-end: relay vs a bare consumer and Redis SET NX, same machine, same run
 	go run ./integration/bench -events $(EVENTS)
 
 bench-units: ## micro-benchmarks of the hot path

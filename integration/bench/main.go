@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ func main() {
 	events := flag.Int("events", 300000, "records to relay")
 	partitions := flag.Int("partitions", 6, "partitions of the input topic")
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis address")
+	flag.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the relay process (its first seconds) to this file")
 	flag.Parse()
 	if err := run(*events, int32(*partitions), *redisAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -54,6 +56,8 @@ const (
 	crmTopic = "crm-events"
 	group = "freight-bench"
 )
+
+var profile string
 
 var pixels = []string{"111111111111111", "222222222222222", "333333333333333"}
 
@@ -95,6 +99,7 @@ func run(n int, partitions int32, redisAddr string) error {
 	fmt.Printf("  relay CPU per event            %6.1f us\n", rel.cpu.Seconds()*1e6/float64(n))
 	fmt.Printf("  relay allocations per event    %6.1f\n", rel.mallocs/float64(n))
 	fmt.Printf("  relay peak RSS                 %6.1f MB   (target < 256 MB)\n", float64(rel.peakRSS)/(1<<20))
+	fmt.Printf("  relay peak heap in use         %6.1f MB (sampled), peak buffered events %.0f\n", rel.peakHeap/(1<<20), rel.peakBuffered)
 	fmt.Printf("  events accepted by the stand-in %d, dead-lettered %d, deduplicated %d\n", rel.accepted, rel.deadLettered, rel.deduplicated)
 	return nil
 }
@@ -176,6 +181,7 @@ type relayResult struct {
 	mallocs                              float64
 	peakRSS                              int64
 	accepted, deadLettered, deduplicated int
+	peakBuffered, peakHeap               float64
 }
 
 func relay(ctx context.Context, brokers []string, redisAddr string, n int) (relayResult, error) {
@@ -255,8 +261,19 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 			return res, errors.New("the relay did not finish within 10 minutes")
 		}
 		m := scrape(httpAddr)
+		res.peakBuffered = max(res.peakBuffered, m["freight_buffered_events"])
+		res.peakHeap = max(res.peakHeap, m["go_memstats_heap_inuse_bytes"])
 		if start.IsZero() && m["freight_records_consumed_total"] > 0 {
 			start = time.Now()
+			if profile != "" {
+				time.AfterFunc(time.Second, func() { saveProfile(httpAddr, profile) })
+				// And this process's own (broker, stand-in), to see who
+				// else takes the machine.
+				if f, err := os.Create(profile + ".bench"); err == nil {
+					_ = pprof.StartCPUProfile(f)
+					time.AfterFunc(4*time.Second, func() { pprof.StopCPUProfile(); f.Close() })
+				}
+			}
 		}
 		if !start.IsZero() && caughtUp(ctx, admin) {
 			break
@@ -365,5 +382,23 @@ func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) {
 	}
 	if len(batch) > 0 {
 		rdb.Unlink(ctx, batch...)
+	}
+}
+
+func saveProfile(addr, path string) {
+	if h, err := http.Get("http://" + addr + "/debug/pprof/heap"); err == nil {
+		b, _ := io.ReadAll(h.Body)
+		h.Body.Close()
+		_ = os.WriteFile(path+".heap", b, 0o644)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=3")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,8 @@ func New(cfg config.Config, o Options) (*App, error) {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	// go-redis's logger is process-wide.
+	redis.SetLogger(redisLogger{o.Logger})
 	topics, err := inputTopics(cfg.Kafka.Topics)
 	if err != nil {
 		return nil, err
@@ -138,6 +141,11 @@ func New(cfg config.Config, o Options) (*App, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	// Profiles, for an operator chasing CPU or memory; the endpoints listen
+	// on 127.0.0.1 by default.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return a, nil
 }

@@ -25,6 +25,12 @@ func KafkaOpts(k config.Kafka, lookupEnv func(string) (string, bool)) ([]kgo.Opt
 		kgo.AutoCommitInterval(k.CommitInterval),
 		// Answer a poll promptly when little is flowing.
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// franz-go decodes a whole fetch response into records before we
+		// poll them, outside batch.max_buffered_events. Its default (50 MB
+		// compressed per broker) can hold several times our cap once
+		// decompressed; 4 MB keeps memory bounded by the cap and is still
+		// tens of thousands of events per fetch.
+		kgo.FetchMaxBytes(4 << 20),
 	}
 	if k.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(k.InstanceID))

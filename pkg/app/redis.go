@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -34,4 +36,13 @@ func RedisClient(raw string) (redis.UniversalClient, error) {
 		return nil, fmt.Errorf("redis.url: %w", err)
 	}
 	return redis.NewClient(opts), nil
+}
+
+// redisLogger routes go-redis's own log lines (dial retries and the like) to
+// our logger at debug level: freight logs Redis failures itself, with
+// context, where it handles them.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }

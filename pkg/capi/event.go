@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/freight-relay/freight/pkg/event"
@@ -20,18 +21,20 @@ import (
 
 // ServerEvent is one event of a Conversions API request.
 type ServerEvent struct {
-	EventName                    string         `json:"event_name"`
-	EventTime                    int64          `json:"event_time"`
-	EventID                      string         `json:"event_id,omitempty"`
-	ActionSource                 string         `json:"action_source"`
-	EventSourceURL               string         `json:"event_source_url,omitempty"`
-	ReferrerURL                  string         `json:"referrer_url,omitempty"`
-	OptOut                       bool           `json:"opt_out,omitempty"`
-	DataProcessingOptions        []string       `json:"data_processing_options,omitempty"`
-	DataProcessingOptionsCountry *int           `json:"data_processing_options_country,omitempty"`
-	DataProcessingOptionsState   *int           `json:"data_processing_options_state,omitempty"`
-	UserData                     UserData       `json:"user_data"`
-	CustomData                   map[string]any `json:"custom_data,omitempty"`
+	EventName                    string   `json:"event_name"`
+	EventTime                    int64    `json:"event_time"`
+	EventID                      string   `json:"event_id,omitempty"`
+	ActionSource                 string   `json:"action_source"`
+	EventSourceURL               string   `json:"event_source_url,omitempty"`
+	ReferrerURL                  string   `json:"referrer_url,omitempty"`
+	OptOut                       bool     `json:"opt_out,omitempty"`
+	DataProcessingOptions        []string `json:"data_processing_options,omitempty"`
+	DataProcessingOptionsCountry *int     `json:"data_processing_options_country,omitempty"`
+	DataProcessingOptionsState   *int     `json:"data_processing_options_state,omitempty"`
+	UserData                     UserData `json:"user_data"`
+	// Custom and LeadEventSource make custom_data (see appendCustomData).
+	Custom          *event.Custom `json:"-"`
+	LeadEventSource string        `json:"-"`
 }
 
 // UserData is user_data: hashed match keys and unhashed identifiers.
@@ -143,6 +146,8 @@ func Deadline(eventTime int64, actionSource string) time.Time {
 	return time.Unix(eventTime, 0).Add(max - tooOldSafetyMargin)
 }
 
+var scratchBufs sync.Pool
+
 // Map turns a raw event into a server event: defaults by topic kind,
 // normalization and hashing of customer data, fbc from fbclid, CRM fields,
 // and the checks Meta would otherwise fail the whole request for. The error
@@ -155,10 +160,16 @@ func Map(e *event.Event, kind event.Kind, defaultPixel string, now time.Time) (E
 	if err := checkTime(se.EventTime, se.ActionSource, now); err != nil {
 		return Event{}, err
 	}
-	b, err := json.Marshal(se)
-	if err != nil {
-		return Event{}, invalid("cannot encode the event: %v", err)
+	// Encode into a pooled scratch buffer and keep an exact-size copy: the
+	// copy lives as long as the event is buffered, so it must not carry
+	// spare capacity.
+	scratch, _ := scratchBufs.Get().(*[]byte)
+	if scratch == nil {
+		scratch = new([]byte)
 	}
+	*scratch = appendServerEvent((*scratch)[:0], se)
+	b := append([]byte(nil), *scratch...)
+	scratchBufs.Put(scratch)
 	return Event{PixelID: pixel, EventName: se.EventName, EventID: se.EventID, EventTime: se.EventTime,
 		ActionSource: se.ActionSource, Fields: se.UserData.Fields(), JSON: b}, nil
 }
@@ -231,16 +242,14 @@ func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*Serve
 	if err := checkSufficient(&se.UserData); err != nil {
 		return nil, "", err
 	}
-	se.CustomData = customData(e.Custom)
-	if kind == event.KindCRM && e.LeadEventSource != "" {
-		if se.CustomData == nil {
-			se.CustomData = map[string]any{}
-		}
-		se.CustomData["lead_event_source"] = e.LeadEventSource
-		se.CustomData["event_source"] = "crm"
+	se.Custom = e.Custom
+	if kind == event.KindCRM {
+		se.LeadEventSource = e.LeadEventSource
 	}
-	if c, ok := se.CustomData["currency"].(string); ok && !isCurrency(c) {
-		return nil, "", invalid("custom.currency %q is not a 3-letter ISO 4217 code", c)
+	if c := e.Custom; c != nil && c.Currency != "" {
+		if !isCurrency(c.Currency) {
+			return nil, "", invalid("custom.currency %q is not a 3-letter ISO 4217 code", c.Currency)
+		}
 	}
 	return se, pixel, nil
 }
@@ -324,63 +333,4 @@ func isCurrency(c string) bool {
 		}
 	}
 	return true
-}
-
-func customData(c *event.Custom) map[string]any {
-	if c == nil {
-		return nil
-	}
-	m := make(map[string]any, 4+len(c.Properties))
-	// Properties go first so that a property never overrides a named field.
-	for k, v := range c.Properties {
-		m[k] = v
-	}
-	setIf := func(k, v string) {
-		if v != "" {
-			m[k] = v
-		}
-	}
-	if c.Value != nil {
-		m["value"] = *c.Value
-	}
-	if c.Currency != "" {
-		m["currency"] = strings.ToUpper(c.Currency)
-	}
-	if len(c.ContentIDs) > 0 {
-		m["content_ids"] = c.ContentIDs
-	}
-	if len(c.Contents) > 0 {
-		contents := make([]map[string]any, 0, len(c.Contents))
-		for _, it := range c.Contents {
-			x := map[string]any{"id": it.ID}
-			if it.Quantity != nil {
-				x["quantity"] = *it.Quantity
-			}
-			if it.ItemPrice != nil {
-				x["item_price"] = *it.ItemPrice
-			}
-			if it.DeliveryCategory != "" {
-				x["delivery_category"] = it.DeliveryCategory
-			}
-			contents = append(contents, x)
-		}
-		m["contents"] = contents
-	}
-	setIf("content_type", c.ContentType)
-	setIf("content_name", c.ContentName)
-	setIf("content_category", c.ContentCategory)
-	setIf("order_id", c.OrderID)
-	if c.NumItems != nil {
-		m["num_items"] = *c.NumItems
-	}
-	if c.PredictedLTV != nil {
-		m["predicted_ltv"] = *c.PredictedLTV
-	}
-	setIf("search_string", c.SearchString)
-	setIf("status", c.Status)
-	setIf("delivery_category", c.DeliveryCategory)
-	if len(m) == 0 {
-		return nil
-	}
-	return m
 }

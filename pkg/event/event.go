@@ -9,13 +9,7 @@
 package event
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 )
 
 // Kind is the kind of topic an event came from; it sets the defaults and the
@@ -104,53 +98,9 @@ type Content struct {
 // strings.
 type Strings []string
 
-// UnmarshalJSON accepts "a", ["a","b"] and null.
-func (s *Strings) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var one string
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*s = Strings{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("must be a string or an array of strings")
-	}
-	*s = many
-	return nil
-}
-
 // Integer is an id that producers may give as a JSON integer or as a string
 // of digits (lead_id, fb_login_id). Zero means absent.
 type Integer int64
-
-// UnmarshalJSON accepts 123, "123" and null.
-func (n *Integer) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if string(b) == "null" {
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		b = []byte(s)
-	}
-	// ParseInt alone would take "+5" and "-0": digits only.
-	if len(b) == 0 || strings.TrimLeft(string(b), "0123456789") != "" {
-		return errors.New("must be a non-negative integer or a string of digits")
-	}
-	v, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || v < 0 {
-		return errors.New("must be a non-negative integer or a string of digits")
-	}
-	*n = Integer(v)
-	return nil
-}
 
 // Time is event_time as given: unix seconds, or milliseconds when the value
 // is above 10^12 (CONTRACT.md section 3).
@@ -167,26 +117,12 @@ type Time struct {
 // msThreshold: a value above it is read as milliseconds.
 const msThreshold = 1_000_000_000_000
 
-// UnmarshalJSON accepts an integer (a number with a zero fraction too, as
-// some JSON encoders write 1.7e9).
-func (t *Time) UnmarshalJSON(b []byte) error {
-	if string(bytes.TrimSpace(b)) == "null" {
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return errors.New("must be an integer (unix seconds or milliseconds)")
-	}
-	if f != math.Trunc(f) || f < 0 || f > math.MaxInt64/2 {
-		return errors.New("must be a non-negative integer (unix seconds or milliseconds)")
-	}
-	v := int64(f)
+// TimeOf reads an event_time value.
+func TimeOf(v int64) Time {
 	if v > msThreshold {
-		*t = Time{Unix: v / 1000, Millis: v, Set: true}
-	} else {
-		*t = Time{Unix: v, Millis: v * 1000, Set: true}
+		return Time{Unix: v / 1000, Millis: v, Set: true}
 	}
-	return nil
+	return Time{Unix: v, Millis: v * 1000, Set: true}
 }
 
 // DecodeError is returned for a value that is not an event.
@@ -202,42 +138,4 @@ func (e *DecodeError) Error() string {
 // Decoder turns a record value into an event.
 type Decoder interface {
 	Decode(value []byte) (Event, error)
-}
-
-// JSON decodes events encoded as JSON objects.
-type JSON struct{}
-
-// Decode parses one JSON event. Errors are *DecodeError and never quote the
-// value (it may hold customer data).
-func (JSON) Decode(value []byte) (Event, error) {
-	var e Event
-	if len(bytes.TrimSpace(value)) == 0 {
-		return e, &DecodeError{Format: "json", Reason: "the record value is empty"}
-	}
-	// json.Unmarshal takes null into a struct as a no-op, not an error.
-	if string(bytes.TrimSpace(value)) == "null" {
-		return e, &DecodeError{Format: "json", Reason: "the value is a JSON null, not an object"}
-	}
-	if err := json.Unmarshal(value, &e); err != nil {
-		return Event{}, &DecodeError{Format: "json", Reason: describeJSONError(err)}
-	}
-	return e, nil
-}
-
-// describeJSONError says what was wrong without echoing the input.
-func describeJSONError(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return fmt.Sprintf("the value is a JSON %s, not an object", typ.Value)
-		}
-		return fmt.Sprintf("field %s is a JSON %s, want %s", typ.Field, typ.Value, typ.Type)
-	}
-	// Errors from our own UnmarshalJSON methods carry no input; the json
-	// package does not name the field for them, so say what we can.
-	return err.Error()
 }

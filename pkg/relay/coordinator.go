@@ -248,6 +248,12 @@ func (c *coordinator) claim(items []*item) {
 		statuses = make([]dedup.Status, len(items)) // all Claimed, without a claim
 	}
 	now := c.r.now()
+	dups := map[string]int{}
+	defer func() {
+		for px, n := range dups {
+			c.r.m.deduplicated.WithLabelValues(px).Add(float64(n))
+		}
+	}()
 	for i, it := range items {
 		switch statuses[i] {
 		case dedup.Claimed:
@@ -259,7 +265,7 @@ func (c *coordinator) claim(items []*item) {
 				c.queued[it.ev.PixelID] = append(c.queued[it.ev.PixelID], full)
 			}
 		case dedup.Duplicate:
-			c.r.m.deduplicated.WithLabelValues(it.ev.PixelID).Inc()
+			dups[it.ev.PixelID]++
 			c.done(it)
 		case dedup.Busy:
 			if len(c.waiting) == 0 {
@@ -312,17 +318,28 @@ func (c *coordinator) sent(items []*item) {
 		c.r.log.Warn("events sent but not confirmed in redis", "events", len(items))
 		return
 	}
+	// A batch is one pixel's: count once per batch, not per event (label
+	// lookups are not free).
+	var fields [len(capi.FieldNames)]int
 	for _, it := range items {
 		delete(c.held, it)
 		it.claimed = false
-		px := it.ev.PixelID
-		c.r.m.sent.WithLabelValues(px).Inc()
-		for i, name := range capi.FieldNames {
+		for i := range fields {
 			if it.ev.Fields.Has(i) {
-				c.r.m.fieldEvents.WithLabelValues(px, name).Inc()
+				fields[i]++
 			}
 		}
 		c.done(it)
+	}
+	if len(items) == 0 {
+		return
+	}
+	px := items[0].ev.PixelID
+	c.r.m.sent.WithLabelValues(px).Add(float64(len(items)))
+	for i, n := range fields {
+		if n > 0 {
+			c.r.m.fieldEvents.WithLabelValues(px, capi.FieldNames[i]).Add(float64(n))
+		}
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,18 +241,16 @@ func (r *Relay) intake(ctx context.Context) {
 				r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 			}
 		})
-		var msg pollMsg
-		now := r.now()
+		var recs []*kgo.Record
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if n := len(fp.Records); n > 0 {
 				last := fp.Records[n-1].Offset
 				r.m.lag.WithLabelValues(fp.Topic, itoa(fp.Partition)).Set(float64(max(fp.HighWatermark-last-1, 0)))
 				r.m.consumed.WithLabelValues(fp.Topic).Add(float64(n))
 			}
-			for _, rec := range fp.Records {
-				msg.items = append(msg.items, r.prepare(rec, now))
-			}
+			recs = append(recs, fp.Records...)
 		})
+		msg := pollMsg{items: r.prepareAll(recs)}
 		if len(msg.items) > 0 {
 			r.buffered.Add(int64(len(msg.items)))
 			r.m.buffered.Set(float64(r.buffered.Load()))
@@ -258,6 +258,33 @@ func (r *Relay) intake(ctx context.Context) {
 		}
 		r.cl.AllowRebalance()
 	}
+}
+
+// prepareAll decodes and maps a poll's records, in order. Decoding,
+// normalizing and hashing are most of the relay's CPU, so a large poll is
+// split over one goroutine per CPU.
+func (r *Relay) prepareAll(recs []*kgo.Record) []*item {
+	items := make([]*item, len(recs))
+	now := r.now()
+	workers := min(runtime.GOMAXPROCS(0), len(recs)/256)
+	if workers <= 1 {
+		for i, rec := range recs {
+			items[i] = r.prepare(rec, now)
+		}
+		return items
+	}
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for lo := 0; lo < len(recs); lo += chunk {
+		hi := min(lo+chunk, len(recs))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				items[i] = r.prepare(recs[i], now)
+			}
+		})
+	}
+	wg.Wait()
+	return items
 }
 
 // prepare decodes and maps one record. A record that cannot be sent comes
@@ -301,7 +328,7 @@ func (r *Relay) prepare(rec *kgo.Record, now time.Time) *item {
 // not commit "uncommitted" offsets here: that would commit records still in
 // flight.
 func (r *Relay) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	r.forget(revoked, true)
+	r.forget(revoked)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		r.log.Warn("commit on revoke", "err", err)
 	}
@@ -310,10 +337,11 @@ func (r *Relay) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[strin
 // onLost: the partitions are gone already; commits would fail. Forget their
 // work without committing: the new owner does it again.
 func (r *Relay) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	r.forget(lost, false)
+	r.joined.Store(false) // until the group is joined again
+	r.forget(lost)
 }
 
-func (r *Relay) forget(parts map[string][]int32, revoked bool) {
+func (r *Relay) forget(parts map[string][]int32) {
 	done := make(chan struct{})
 	r.box.post(forgetMsg{parts: parts, done: done})
 	select {
@@ -322,7 +350,7 @@ func (r *Relay) forget(parts map[string][]int32, revoked bool) {
 	}
 }
 
-func itoa(p int32) string { return fmt.Sprint(p) }
+func itoa(p int32) string { return strconv.Itoa(int(p)) }
 
 // mailbox is the coordinator's unbounded inbox. Unbounded so that no poster
 // (the intake, senders, franz-go's produce callbacks) ever blocks on the

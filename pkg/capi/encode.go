@@ -1,0 +1,299 @@
+package capi
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/freight-relay/freight/pkg/event"
+)
+
+// This file writes a server event as JSON by hand. It runs once per event on
+// the hot path, where encoding/json's reflection cost more than the rest of
+// the mapping together. The output is what encoding/json would write for
+// ServerEvent, with custom_data built from the raw custom fields; the tests
+// check both agree.
+
+func appendServerEvent(b []byte, se *ServerEvent) []byte {
+	b = append(b, `{"event_name":`...)
+	b = appendString(b, se.EventName)
+	b = append(b, `,"event_time":`...)
+	b = strconv.AppendInt(b, se.EventTime, 10)
+	if se.EventID != "" {
+		b = append(b, `,"event_id":`...)
+		b = appendString(b, se.EventID)
+	}
+	b = append(b, `,"action_source":`...)
+	b = appendString(b, se.ActionSource)
+	b = appendStringField(b, "event_source_url", se.EventSourceURL)
+	b = appendStringField(b, "referrer_url", se.ReferrerURL)
+	if se.OptOut {
+		b = append(b, `,"opt_out":true`...)
+	}
+	if len(se.DataProcessingOptions) > 0 {
+		b = append(b, `,"data_processing_options":`...)
+		b = appendStrings(b, se.DataProcessingOptions)
+	}
+	if se.DataProcessingOptionsCountry != nil {
+		b = append(b, `,"data_processing_options_country":`...)
+		b = strconv.AppendInt(b, int64(*se.DataProcessingOptionsCountry), 10)
+	}
+	if se.DataProcessingOptionsState != nil {
+		b = append(b, `,"data_processing_options_state":`...)
+		b = strconv.AppendInt(b, int64(*se.DataProcessingOptionsState), 10)
+	}
+	b = append(b, `,"user_data":`...)
+	b = appendUserData(b, &se.UserData)
+	b = appendCustomData(b, se.Custom, se.LeadEventSource)
+	return append(b, '}')
+}
+
+func appendUserData(b []byte, u *UserData) []byte {
+	b = append(b, '{')
+	n := len(b)
+	for _, f := range [...]struct {
+		k string
+		v []string
+	}{{"em", u.Em}, {"ph", u.Ph}, {"fn", u.Fn}, {"ln", u.Ln}, {"ge", u.Ge}, {"db", u.Db}, {"ct", u.Ct},
+		{"st", u.St}, {"zp", u.Zp}, {"country", u.Country}, {"external_id", u.ExternalID}} {
+		if len(f.v) > 0 {
+			b = appendKey(b, n, f.k)
+			b = appendStrings(b, f.v)
+		}
+	}
+	for _, f := range [...]struct{ k, v string }{{"client_ip_address", u.ClientIPAddress},
+		{"client_user_agent", u.ClientUserAgent}, {"fbc", u.Fbc}, {"fbp", u.Fbp}, {"subscription_id", u.SubscriptionID}} {
+		if f.v != "" {
+			b = appendKey(b, n, f.k)
+			b = appendString(b, f.v)
+		}
+	}
+	if u.LeadID != 0 {
+		b = appendKey(b, n, "lead_id")
+		b = strconv.AppendInt(b, u.LeadID, 10)
+	}
+	if u.FBLoginID != 0 {
+		b = appendKey(b, n, "fb_login_id")
+		b = strconv.AppendInt(b, u.FBLoginID, 10)
+	}
+	return append(b, '}')
+}
+
+// customFields are custom_data's named fields; a property of the same name
+// is dropped so that it never overrides one.
+var customFields = map[string]bool{"value": true, "currency": true, "content_ids": true, "contents": true,
+	"content_type": true, "content_name": true, "content_category": true, "order_id": true, "num_items": true,
+	"predicted_ltv": true, "search_string": true, "status": true, "delivery_category": true,
+	"lead_event_source": true, "event_source": true}
+
+func appendCustomData(b []byte, c *event.Custom, leadEventSource string) []byte {
+	if c == nil && leadEventSource == "" {
+		return b
+	}
+	start := len(b)
+	b = append(b, `,"custom_data":{`...)
+	n := len(b)
+	if c != nil {
+		if c.Value != nil {
+			b = appendKey(b, n, "value")
+			b = appendFloat(b, *c.Value)
+		}
+		if c.Currency != "" {
+			b = appendKey(b, n, "currency")
+			b = appendString(b, upperASCII(c.Currency))
+		}
+		if len(c.ContentIDs) > 0 {
+			b = appendKey(b, n, "content_ids")
+			b = appendStrings(b, c.ContentIDs)
+		}
+		if len(c.Contents) > 0 {
+			b = appendKey(b, n, "contents")
+			b = append(b, '[')
+			for i, it := range c.Contents {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"id":`...)
+				b = appendString(b, it.ID)
+				if it.Quantity != nil {
+					b = append(b, `,"quantity":`...)
+					b = strconv.AppendInt(b, *it.Quantity, 10)
+				}
+				if it.ItemPrice != nil {
+					b = append(b, `,"item_price":`...)
+					b = appendFloat(b, *it.ItemPrice)
+				}
+				b = appendStringField(b, "delivery_category", it.DeliveryCategory)
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+		for _, f := range [...]struct{ k, v string }{{"content_type", c.ContentType}, {"content_name", c.ContentName},
+			{"content_category", c.ContentCategory}, {"order_id", c.OrderID}} {
+			if f.v != "" {
+				b = appendKey(b, n, f.k)
+				b = appendString(b, f.v)
+			}
+		}
+		if c.NumItems != nil {
+			b = appendKey(b, n, "num_items")
+			b = strconv.AppendInt(b, *c.NumItems, 10)
+		}
+		if c.PredictedLTV != nil {
+			b = appendKey(b, n, "predicted_ltv")
+			b = appendFloat(b, *c.PredictedLTV)
+		}
+		for _, f := range [...]struct{ k, v string }{{"search_string", c.SearchString}, {"status", c.Status},
+			{"delivery_category", c.DeliveryCategory}} {
+			if f.v != "" {
+				b = appendKey(b, n, f.k)
+				b = appendString(b, f.v)
+			}
+		}
+		if len(c.Properties) > 0 {
+			// Sorted, so that the same event always encodes the same.
+			keys := make([]string, 0, len(c.Properties))
+			for k := range c.Properties {
+				if !customFields[k] {
+					keys = append(keys, k)
+				}
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				b = appendKey(b, n, k)
+				b = appendString(b, c.Properties[k])
+			}
+		}
+	}
+	if leadEventSource != "" {
+		b = appendKey(b, n, "lead_event_source")
+		b = appendString(b, leadEventSource)
+		b = appendKey(b, n, "event_source")
+		b = appendString(b, "crm")
+	}
+	if len(b) == n { // nothing to say
+		return b[:start]
+	}
+	return append(b, '}')
+}
+
+// appendKey writes "k": preceded by a comma unless it is the first member
+// (the object's members start at n).
+func appendKey(b []byte, n int, k string) []byte {
+	if len(b) > n {
+		b = append(b, ',')
+	}
+	b = appendString(b, k)
+	return append(b, ':')
+}
+
+func appendStringField(b []byte, k, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, ',')
+	b = appendString(b, k)
+	b = append(b, ':')
+	return appendString(b, v)
+}
+
+func appendStrings(b []byte, vs []string) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
+}
+
+// appendFloat formats like encoding/json.
+func appendFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9, as encoding/json does
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes a JSON string, escaping as encoding/json does (HTML
+// characters included) and replacing invalid UTF-8 with U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func upperASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			u := []byte(s)
+			for j := i; j < len(u); j++ {
+				if 'a' <= u[j] && u[j] <= 'z' {
+					u[j] -= 'a' - 'A'
+				}
+			}
+			return string(u)
+		}
+	}
+	return s
+}

@@ -1,0 +1,155 @@
+package capi
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/freight-relay/freight/pkg/event"
+)
+
+// referenceJSON encodes a server event with encoding/json, the way the
+// hand-written encoder must agree with.
+func referenceJSON(t *testing.T, se *ServerEvent) any {
+	t.Helper()
+	type ref struct {
+		ServerEvent
+		CustomData map[string]any `json:"custom_data,omitempty"`
+	}
+	r := ref{ServerEvent: *se}
+	cd := map[string]any{}
+	if c := se.Custom; c != nil {
+		for k, v := range c.Properties {
+			if !customFields[k] {
+				cd[k] = v
+			}
+		}
+		if c.Value != nil {
+			cd["value"] = *c.Value
+		}
+		if c.Currency != "" {
+			cd["currency"] = upperASCII(c.Currency)
+		}
+		if len(c.ContentIDs) > 0 {
+			cd["content_ids"] = c.ContentIDs
+		}
+		if len(c.Contents) > 0 {
+			var cs []map[string]any
+			for _, it := range c.Contents {
+				m := map[string]any{"id": it.ID}
+				if it.Quantity != nil {
+					m["quantity"] = *it.Quantity
+				}
+				if it.ItemPrice != nil {
+					m["item_price"] = *it.ItemPrice
+				}
+				if it.DeliveryCategory != "" {
+					m["delivery_category"] = it.DeliveryCategory
+				}
+				cs = append(cs, m)
+			}
+			cd["contents"] = cs
+		}
+		for k, v := range map[string]string{"content_type": c.ContentType, "content_name": c.ContentName,
+			"content_category": c.ContentCategory, "order_id": c.OrderID, "search_string": c.SearchString,
+			"status": c.Status, "delivery_category": c.DeliveryCategory} {
+			if v != "" {
+				cd[k] = v
+			}
+		}
+		if c.NumItems != nil {
+			cd["num_items"] = *c.NumItems
+		}
+		if c.PredictedLTV != nil {
+			cd["predicted_ltv"] = *c.PredictedLTV
+		}
+	}
+	if se.LeadEventSource != "" {
+		cd["lead_event_source"] = se.LeadEventSource
+		cd["event_source"] = "crm"
+	}
+	if len(cd) > 0 {
+		r.CustomData = cd
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestEncoderAgreesWithEncodingJSON(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	i := func(v int64) *int64 { return &v }
+	n := func(v int) *int { return &v }
+	tests := []struct {
+		name string
+		se   ServerEvent
+	}{
+		{"minimal", ServerEvent{EventName: "PageView", EventTime: 1, ActionSource: "website",
+			UserData: UserData{ClientUserAgent: "UA"}}},
+		{"every field", ServerEvent{EventName: "Purchase", EventTime: 1795867200, EventID: "e-1", ActionSource: "website",
+			EventSourceURL: "https://x.com/a?b=<c>&d", ReferrerURL: "https://r.com", OptOut: true,
+			DataProcessingOptions: []string{"LDU"}, DataProcessingOptionsCountry: n(1), DataProcessingOptionsState: n(1000),
+			UserData: UserData{Em: []string{"a", "b"}, Ph: []string{"c"}, Fn: []string{"d"}, Ln: []string{"e"}, Ge: []string{"f"},
+				Db: []string{"g"}, Ct: []string{"h"}, St: []string{"i"}, Zp: []string{"j"}, Country: []string{"k"},
+				ExternalID: []string{"l"}, ClientIPAddress: "::1", ClientUserAgent: "Mozilla \"5\"\n", Fbc: "fb.1.2.x",
+				Fbp: "fb.1.2.3", SubscriptionID: "s", LeadID: 123456789012345, FBLoginID: 42},
+			Custom: &event.Custom{Value: f(12.5), Currency: "eur", ContentIDs: []string{"1", "2"},
+				Contents:    []event.Content{{ID: "A", Quantity: i(2), ItemPrice: f(1e-7), DeliveryCategory: "home_delivery"}, {ID: "B"}},
+				ContentType: "product", ContentName: "Shoe ☃", ContentCategory: "c", OrderID: "o", NumItems: i(3),
+				PredictedLTV: f(1e22), SearchString: "s", Status: "ok", DeliveryCategory: "curbside",
+				Properties: map[string]string{"color": "red", "value": "must not override", "z\u2028": "\x01"}},
+			LeadEventSource: "Acme CRM"}},
+		{"custom data that says nothing", ServerEvent{EventName: "A", EventTime: 1, ActionSource: "other",
+			UserData: UserData{Em: []string{"x"}}, Custom: &event.Custom{}}},
+		{"invalid UTF-8 is replaced", ServerEvent{EventName: "bad\xffname", EventTime: 1, ActionSource: "other",
+			UserData: UserData{Em: []string{"x"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := appendServerEvent(nil, &tt.se)
+			if !json.Valid(raw) {
+				t.Fatalf("invalid JSON: %s", raw)
+			}
+			var got any
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatal(err)
+			}
+			if want := referenceJSON(t, &tt.se); !reflect.DeepEqual(got, want) {
+				t.Errorf("encoders disagree\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\" back\\ slash", "<>&", "\x00\x1f\x7f", "é☃😀", "\xff\xfe", "\u2028\u2029"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func FuzzAppendFloat(f *testing.F) {
+	for _, v := range []float64{0, 1, -1.5, 1e-7, 1e21, 123456789.125, 5e-324} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Skip("NaN and infinities are not JSON")
+		}
+		if got := appendFloat(nil, v); string(got) != string(want) {
+			t.Fatalf("appendFloat(%v) = %s, want %s", v, got, want)
+		}
+	})
+}
