@@ -54,7 +54,7 @@ func main() {
 const (
 	topic    = "web-events"
 	crmTopic = "crm-events"
-	group = "freight-bench"
+	group    = "freight-bench"
 )
 
 var profile string
