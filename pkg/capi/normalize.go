@@ -3,6 +3,7 @@ package capi
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -47,14 +48,10 @@ func hashAll(values []string, norm normalizer) []string {
 			}
 			h = sha256Hex(n)
 		}
-		dup := false
-		for _, o := range out {
-			if o == h {
-				dup = true
-				break
+		if !slices.Contains(out, h) {
+			if out == nil {
+				out = make([]string, 0, len(values))
 			}
-		}
-		if !dup {
 			out = append(out, h)
 		}
 	}
@@ -63,7 +60,9 @@ func hashAll(values []string, norm normalizer) []string {
 
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
+	var buf [sha256.Size * 2]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }
 
 func normEmail(v string) string {
@@ -77,6 +76,7 @@ func normEmail(v string) string {
 // normPhone keeps digits and drops leading zeros.
 func normPhone(v string) string {
 	var b strings.Builder
+	b.Grow(len(v))
 	for _, r := range v {
 		if '0' <= r && r <= '9' {
 			b.WriteRune(r)
@@ -89,6 +89,7 @@ func normPhone(v string) string {
 // letters (UTF-8) are kept, as Meta asks.
 func normName(v string) string {
 	var b strings.Builder
+	b.Grow(len(v))
 	for _, r := range strings.ToLower(v) {
 		if unicode.IsSpace(r) || r < 128 && unicode.IsPunct(r) || r < 128 && unicode.IsSymbol(r) {
 			continue
@@ -101,6 +102,7 @@ func normName(v string) string {
 // normAlnum keeps lowercase ASCII letters and digits (city).
 func normAlnum(v string) string {
 	var b strings.Builder
+	b.Grow(len(v))
 	for _, r := range strings.ToLower(v) {
 		if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
 			b.WriteRune(r)
@@ -112,6 +114,7 @@ func normAlnum(v string) string {
 // normLetters keeps lowercase ASCII letters (state and country codes).
 func normLetters(v string) string {
 	var b strings.Builder
+	b.Grow(len(v))
 	for _, r := range strings.ToLower(v) {
 		if 'a' <= r && r <= 'z' {
 			b.WriteRune(r)
@@ -143,6 +146,7 @@ func normGender(v string) string {
 // YYYYMMDD.
 func normDOB(v string) string {
 	var b strings.Builder
+	b.Grow(len(v))
 	for _, r := range v {
 		if '0' <= r && r <= '9' {
 			b.WriteRune(r)

@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +20,7 @@ import (
 
 // item is one record on its way through the pipeline.
 type item struct {
-	rec  *kgo.Record
+	rec  record
 	ev   capi.Event
 	key  string           // dedup key
 	fail *deadletter.Info // set when the record can never be sent
@@ -31,13 +33,39 @@ type item struct {
 	firstFailure time.Time
 }
 
+// record is what an item keeps of its Kafka record: its place, and the
+// bytes a dead letter must carry. Not the *kgo.Record itself: franz-go
+// allocates a fetch's records and values in shared blocks, and one record
+// held would keep its whole block alive while the buffer is full.
+type record struct {
+	topic       string
+	partition   int32
+	leaderEpoch int32
+	offset      int64
+	timestamp   time.Time
+	key, value  []byte
+	headers     []kgo.RecordHeader
+}
+
+func newRecord(r *kgo.Record) record {
+	return record{topic: r.Topic, partition: r.Partition, leaderEpoch: r.LeaderEpoch, offset: r.Offset,
+		timestamp: r.Timestamp, key: bytes.Clone(r.Key), value: bytes.Clone(r.Value),
+		headers: slices.Clone(r.Headers)}
+}
+
+// kafka rebuilds the record for the dead-letter writer and commit marks.
+func (r *record) kafka() *kgo.Record {
+	return &kgo.Record{Topic: r.topic, Partition: r.partition, LeaderEpoch: r.leaderEpoch, Offset: r.offset,
+		Timestamp: r.timestamp, Key: r.key, Value: r.value, Headers: r.headers}
+}
+
 type tp struct {
 	topic     string
 	partition int32
 }
 
 type partState struct {
-	offsets offsets.Partition[*kgo.Record]
+	offsets offsets.Partition[*item]
 	// revoked is set when the partition moved away: its items are then
 	// forgotten (never marked done) and senders abandon them.
 	revoked atomic.Bool
@@ -176,8 +204,8 @@ func (c *coordinator) handle(m any) {
 	case dlAckMsg:
 		c.dlInFlight--
 		if m.err != nil {
-			c.r.log.Error("dead-letter write failed; retrying", "topic", m.it.rec.Topic,
-				"partition", m.it.rec.Partition, "offset", m.it.rec.Offset, "err", m.err)
+			c.r.log.Error("dead-letter write failed; retrying", "topic", m.it.rec.topic,
+				"partition", m.it.rec.partition, "offset", m.it.rec.offset, "err", m.err)
 			time.AfterFunc(time.Second, func() { c.r.box.post(dlRetryMsg{m.it}) })
 			return
 		}
@@ -206,14 +234,14 @@ func (c *coordinator) handle(m any) {
 func (c *coordinator) intake(items []*item) {
 	var toClaim []*item
 	for _, it := range items {
-		k := tp{it.rec.Topic, it.rec.Partition}
+		k := tp{it.rec.topic, it.rec.partition}
 		ps := c.parts[k]
 		if ps == nil {
 			ps = &partState{}
 			c.parts[k] = ps
 		}
 		it.part = ps
-		ps.offsets.Add(it.rec.Offset, it.rec)
+		ps.offsets.Add(it.rec.offset, it)
 		if it.fail != nil {
 			c.deadLetter(it)
 			continue
@@ -372,8 +400,8 @@ func (c *coordinator) deadLetter(it *item) {
 	}
 	c.dlInFlight++
 	c.r.log.Debug("dead-lettering", "class", it.fail.Class, "pixel", it.fail.PixelID,
-		"topic", it.rec.Topic, "partition", it.rec.Partition, "offset", it.rec.Offset)
-	c.r.dl.Write(c.sendCtx, it.rec, *it.fail, func(err error) { c.r.box.post(dlAckMsg{it: it, err: err}) })
+		"topic", it.rec.topic, "partition", it.rec.partition, "offset", it.rec.offset)
+	c.r.dl.Write(c.sendCtx, it.rec.kafka(), *it.fail, func(err error) { c.r.box.post(dlAckMsg{it: it, err: err}) })
 }
 
 // done marks a record finished and moves its partition's commit mark over
@@ -382,9 +410,10 @@ func (c *coordinator) done(it *item) {
 	if it.part.revoked.Load() {
 		return // forgotten with its partition
 	}
-	it.part.offsets.Done(it.rec.Offset)
+	it.part.offsets.Done(it.rec.offset)
 	if last, ok := it.part.offsets.Advance(); ok {
-		c.r.cl.MarkCommitRecords(last)
+		c.r.cl.MarkCommitRecords(&kgo.Record{Topic: last.rec.topic, Partition: last.rec.partition,
+			LeaderEpoch: last.rec.leaderEpoch, Offset: last.rec.offset})
 	}
 	c.r.m.buffered.Set(float64(c.r.buffered.Add(-1)))
 	select {

@@ -221,6 +221,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	return err
 }
 
+// maxPoll is the most records one poll takes.
+const maxPoll = 5000
+
 // intake is the poll loop.
 func (r *Relay) intake(ctx context.Context) {
 	for ctx.Err() == nil {
@@ -232,7 +235,10 @@ func (r *Relay) intake(ctx context.Context) {
 			}
 			continue
 		}
-		fetches := r.cl.PollRecords(ctx, free)
+		// A poll is decoded and mapped as a whole while franz-go's blocks
+		// behind it are alive: keep it to a size that adds little to the
+		// buffer's memory, and still fills a Redis pipeline well.
+		fetches := r.cl.PollRecords(ctx, min(free, maxPoll))
 		if fetches.IsClientClosed() {
 			return
 		}
@@ -290,7 +296,7 @@ func (r *Relay) prepareAll(recs []*kgo.Record) []*item {
 // prepare decodes and maps one record. A record that cannot be sent comes
 // back with its dead-letter verdict.
 func (r *Relay) prepare(rec *kgo.Record, now time.Time) *item {
-	it := &item{rec: rec}
+	it := &item{rec: newRecord(rec)}
 	t := r.topics[rec.Topic]
 	if t == nil { // cannot happen: we consume only configured topics
 		it.fail = &deadletter.Info{Class: deadletter.ClassConfig, Message: "record from an unconfigured topic"}

@@ -1,0 +1,59 @@
+package relay
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBackoffGrowsWithJitterAndIsCapped(t *testing.T) {
+	r := &Relay{cfg: Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}
+	tests := []struct {
+		failures int
+		lo, hi   time.Duration
+	}{
+		{1, 50 * time.Millisecond, 100 * time.Millisecond},
+		{2, 100 * time.Millisecond, 200 * time.Millisecond},
+		{3, 200 * time.Millisecond, 400 * time.Millisecond},
+		{4, 400 * time.Millisecond, 800 * time.Millisecond},
+		{5, 500 * time.Millisecond, time.Second}, // capped at max_backoff
+		{50, 500 * time.Millisecond, time.Second},
+	}
+	for _, tt := range tests {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := r.backoff(tt.failures)
+			if d < tt.lo || d > tt.hi {
+				t.Fatalf("failures %d: backoff %v outside [%v, %v]", tt.failures, d, tt.lo, tt.hi)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Errorf("failures %d: only %d distinct waits in 200 draws: no jitter", tt.failures, len(seen))
+		}
+	}
+}
+
+func TestMailboxKeepsOrderAndNeverBlocks(t *testing.T) {
+	var m mailbox
+	m.sig = make(chan struct{}, 1)
+	for i := range 10000 { // far more than any channel buffer: posting must not block
+		m.post(i)
+	}
+	select {
+	case <-m.sig:
+	default:
+		t.Fatal("no signal after posting")
+	}
+	got := m.drain(nil)
+	if len(got) != 10000 {
+		t.Fatalf("drained %d messages, want 10000", len(got))
+	}
+	for i, v := range got {
+		if v.(int) != i {
+			t.Fatalf("message %d is %v: order lost", i, v)
+		}
+	}
+	if rest := m.drain(nil); len(rest) != 0 {
+		t.Fatalf("%d messages drained twice", len(rest))
+	}
+}
