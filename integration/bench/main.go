@@ -275,7 +275,7 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 				}
 			}
 		}
-		if !start.IsZero() && caughtUp(ctx, admin) {
+		if !start.IsZero() && devstack.CaughtUp(ctx, admin, group, topic, crmTopic) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval of the measurement
@@ -290,24 +290,6 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 	res.deadLettered = int(m["freight_events_dead_lettered_total"])
 	res.deduplicated = int(m["freight_events_deduplicated_total"])
 	return res, nil
-}
-
-func caughtUp(ctx context.Context, admin *kadm.Client) bool {
-	ends, err := admin.ListEndOffsets(ctx, topic, crmTopic)
-	if err != nil {
-		return false
-	}
-	committed, err := admin.FetchOffsets(ctx, group)
-	if err != nil {
-		return false
-	}
-	ok := true
-	ends.Each(func(e kadm.ListedOffset) {
-		if c, found := committed.Lookup(e.Topic, e.Partition); e.Offset > 0 && (!found || c.At < e.Offset) {
-			ok = false
-		}
-	})
-	return ok
 }
 
 // scrape reads the unlabeled sums of the relay's metrics.

@@ -173,7 +173,7 @@ loop:
 		case <-tick.C:
 			s := readStats(reg)
 			live.print(s)
-			if total >= 0 && allCommitted(ctx, adm, cfg.Kafka.Group) {
+			if total >= 0 && CaughtUp(ctx, adm, cfg.Kafka.Group, webTopic, crmTopic) {
 				break loop
 			}
 		}
@@ -221,10 +221,10 @@ func produce(ctx context.Context, cl *kgo.Client, g *Generator, n, rate int) int
 	return sent
 }
 
-// allCommitted reports whether the group's committed offsets reached the end
-// of every input partition.
-func allCommitted(ctx context.Context, adm *kadm.Client, group string) bool {
-	ends, err := adm.ListEndOffsets(ctx, webTopic, crmTopic)
+// CaughtUp reports whether the group's committed offsets reached the end
+// of every non-empty partition of the topics.
+func CaughtUp(ctx context.Context, adm *kadm.Client, group string, topics ...string) bool {
+	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return false
 	}
@@ -234,11 +234,7 @@ func allCommitted(ctx context.Context, adm *kadm.Client, group string) bool {
 	}
 	ok := true
 	ends.Each(func(e kadm.ListedOffset) {
-		if e.Offset == 0 {
-			return
-		}
-		c, found := committed.Lookup(e.Topic, e.Partition)
-		if !found || c.At < e.Offset {
+		if c, found := committed.Lookup(e.Topic, e.Partition); e.Offset > 0 && (!found || c.At < e.Offset) {
 			ok = false
 		}
 	})
