@@ -3,9 +3,10 @@
 // and answers like Meta. Integration tests, `freight dev` and `freight sandbox`
 // send to it instead of the real Graph API.
 //
-// It is meant to be an independent oracle: it parses requests generically
-// (maps and json.RawMessage) and imports no other freight package, so a
-// mistake in freight's event types or validation cannot hide itself here.
+// It is meant to be an independent oracle: it reads requests generically
+// (straight from the JSON as sent, decoding values as encoding/json does) and
+// imports no other freight package, so a mistake in freight's event types or
+// validation cannot hide itself here.
 //
 // # What it imitates
 //

@@ -234,7 +234,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, version, pi
 	nowUnix := now.Unix()
 	infos := make([]eventInfo, len(events))
 	for i, ev := range events {
-		if infos[i], e = validateEvent(ev.v, nowUnix); e != nil {
+		if infos[i], e = validateEvent(ev, nowUnix); e != nil {
 			s.answerError(w, trace, e)
 			return
 		}
@@ -252,7 +252,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, version, pi
 			PartnerAgent:   p.partnerAgent,
 			AppSecretProof: p.appsecretProof != "",
 			FBTraceID:      trace,
-			Raw:            ev.raw,
+			Raw:            bytes.Clone(ev), // keeps no other part of the body (the token) alive
 		}
 	}
 

@@ -2,14 +2,12 @@ package capitest
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
+	"iter"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -31,15 +29,8 @@ type params struct {
 	partnerAgent   string
 	appsecretProof string
 	dataPresent    bool
-	events         []decodedEvent
+	events         []rawValue  // the elements of data, as sent
 	dataErr        *graphError // reported after the token check, as Graph does
-}
-
-// decodedEvent is one element of data: its bytes as sent and its value
-// (objects as map[string]any, numbers as json.Number).
-type decodedEvent struct {
-	raw json.RawMessage
-	v   any
 }
 
 // parseParams reads the body as Graph would: JSON, form-encoded or multipart,
@@ -77,30 +68,23 @@ func parseParams(r *http.Request, body []byte) (params, *graphError) {
 
 var errBodyNotObject = invalid("the request body is not a JSON object")
 
-// parseJSONBody decodes the body in one streaming pass: the stand-in sits in
-// the relay's benchmarks, so it decodes each event once and slices its raw
-// bytes from the body instead of scanning the body again and again.
+// parseJSONBody reads a JSON body: its events are slices of body. The
+// parameters are read in order, the last of a repeated one counting; a
+// parameter of the wrong type refuses the request at once.
 func parseJSONBody(body []byte) (params, *graphError) {
 	var p params
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if !validJSON(body) {
 		return p, errBodyNotObject
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return p, errBodyNotObject
-		}
-		key, _ := tok.(string)
+	top := trimJSON(body)
+	if !top.isObject() {
+		return p, errBodyNotObject
+	}
+	for key, val := range top.members() {
 		var dst *string
-		switch key {
+		switch string(key) {
 		case "data":
-			var syntaxErr error
-			p.dataPresent, p.events, p.dataErr, syntaxErr = readData(dec, body, true)
-			if syntaxErr != nil {
-				return p, errBodyNotObject
-			}
+			p.dataPresent, p.events, p.dataErr = readData(val, true)
 			continue
 		case "access_token":
 			dst = &p.token
@@ -111,24 +95,14 @@ func parseJSONBody(body []byte) (params, *graphError) {
 		case "appsecret_proof":
 			dst = &p.appsecretProof
 		}
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return p, errBodyNotObject
-		}
-		if dst == nil || v == nil {
+		if dst == nil || val.isNull() {
 			continue
 		}
-		s, ok := v.(string)
+		s, ok := val.text()
 		if !ok {
 			return p, invalid("param %s must be a string", key)
 		}
-		*dst = s
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return p, errBodyNotObject
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return p, errBodyNotObject
+		*dst = string(s)
 	}
 	return p, nil
 }
@@ -155,90 +129,43 @@ func formParams(form url.Values) params {
 
 var errDataNotArray = invalid("param data must be an array of events")
 
-// splitEvents decodes a data parameter given as JSON text.
-func splitEvents(data []byte) ([]decodedEvent, *graphError) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	present, events, dataErr, err := readData(dec, data, false)
-	if err != nil {
+// splitEvents reads a data parameter given as JSON text.
+func splitEvents(data []byte) ([]rawValue, *graphError) {
+	if !validJSON(data) {
 		return nil, errDataNotArray
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errDataNotArray
-	}
+	present, events, dataErr := readData(trimJSON(data), false)
 	if !present {
 		return nil, invalid("The parameter data is required")
 	}
 	return events, dataErr
 }
 
-// readData reads the value of data from dec, whose input is src. It returns
-// whether data is present (not null), its events or what is wrong with them,
-// and a syntax error that makes the whole body unreadable.
-func readData(dec *json.Decoder, src []byte, allowString bool) (bool, []decodedEvent, *graphError, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return false, nil, nil, err
+// readData reads the value of data. It returns whether data is present (not
+// null), and its events or what is wrong with them.
+func readData(data rawValue, allowString bool) (bool, []rawValue, *graphError) {
+	switch {
+	case data.isNull():
+		return false, nil, nil
+	case allowString && data.isString():
+		text, _ := data.text()
+		events, dataErr := splitEvents(text)
+		return true, events, dataErr
+	case !data.isArray():
+		return true, nil, errDataNotArray
 	}
-	switch t := tok.(type) {
-	case nil:
-		return false, nil, nil, nil
-	case string:
-		if !allowString {
-			return true, nil, errDataNotArray, nil
-		}
-		events, dataErr := splitEvents([]byte(t))
-		return true, events, dataErr, nil
-	case json.Delim:
-		if t == '{' {
-			return true, nil, errDataNotArray, skipRest(dec)
-		}
-	default:
-		return true, nil, errDataNotArray, nil
-	}
-	var events []decodedEvent
-	for dec.More() {
-		start := dec.InputOffset()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return true, nil, nil, err
-		}
-		// The offsets are exact in src; a private copy keeps no other part
-		// of the body (the token) alive.
-		raw := bytes.TrimLeft(src[start:dec.InputOffset()], " \t\r\n,")
-		events = append(events, decodedEvent{raw: bytes.Clone(raw), v: v})
-	}
-	if _, err := dec.Token(); err != nil { // the closing bracket
-		return true, nil, nil, err
-	}
+	events := slices.Collect(data.elements())
 	switch {
 	case len(events) == 0:
-		return true, nil, invalid("param data must be a non-empty array of events"), nil
+		return true, nil, invalid("param data must be a non-empty array of events")
 	case len(events) > maxEvents:
-		return true, nil, invalid("param data must contain at most %d events", maxEvents), nil
+		return true, nil, invalid("param data must contain at most %d events", maxEvents)
 	}
-	return true, events, nil, nil
-}
-
-// skipRest consumes the rest of an object or array whose opening token was read.
-func skipRest(dec *json.Decoder) error {
-	for depth := 1; depth > 0; {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-	}
-	return nil
+	return true, events, nil
 }
 
 // dataEvents returns the events of a request, or why there are none.
-func dataEvents(p params) ([]decodedEvent, *graphError) {
+func dataEvents(p params) ([]rawValue, *graphError) {
 	switch {
 	case !p.dataPresent:
 		return nil, invalid("The parameter data is required")
@@ -266,10 +193,6 @@ var (
 		{"fn": true, "ge": true},
 		{"ln": true, "ge": true},
 	}
-
-	// fbcPattern: fb.{subdomain index}.{creation time}.{fbclid...}. Meta's
-	// browser cookie uses subdomain index 0, 1 or 2; servers use 1.
-	fbcPattern = regexp.MustCompile(`^fb\.[012]\.[0-9]+\..+$`)
 )
 
 // eventInfo is what the recorder keeps of a valid event besides its raw JSON.
@@ -278,43 +201,87 @@ type eventInfo struct {
 	id   string
 }
 
+// eventFields are the fields of an event the validation reads, as
+// encoding/json would decode them into a map: the last value of a repeated
+// key, nil if absent or null.
+type eventFields struct {
+	name, time, source, id, sourceURL, referrerURL          rawValue
+	optOut, dpo, dpoCountry, dpoState, userData, customData rawValue
+}
+
+func readEventFields(v rawValue) eventFields {
+	var f eventFields
+	for key, val := range v.members() {
+		if val.isNull() {
+			val = nil
+		}
+		switch string(key) {
+		case "event_name":
+			f.name = val
+		case "event_time":
+			f.time = val
+		case "action_source":
+			f.source = val
+		case "event_id":
+			f.id = val
+		case "event_source_url":
+			f.sourceURL = val
+		case "referrer_url":
+			f.referrerURL = val
+		case "opt_out":
+			f.optOut = val
+		case "data_processing_options":
+			f.dpo = val
+		case "data_processing_options_country":
+			f.dpoCountry = val
+		case "data_processing_options_state":
+			f.dpoState = val
+		case "user_data":
+			f.userData = val
+		case "custom_data":
+			f.customData = val
+		}
+	}
+	return f
+}
+
 // validateEvent checks one server event the way Meta does, at time nowUnix.
 // Its errors never quote a value from the event.
-func validateEvent(v any, nowUnix int64) (eventInfo, *graphError) {
+func validateEvent(v rawValue, nowUnix int64) (eventInfo, *graphError) {
 	var info eventInfo
-	ev, ok := v.(map[string]any)
-	if !ok {
+	if !v.isObject() {
 		return info, invalid("param data must be an array of event objects")
 	}
+	ev := readEventFields(v)
 
-	name, present := field(ev, "event_name")
-	if !present {
+	if ev.name == nil {
 		return info, invalid("The parameter event_name is required")
 	}
-	if info.name, ok = name.(string); !ok || strings.TrimSpace(info.name) == "" {
+	name, ok := ev.name.text()
+	if !ok || len(bytes.TrimSpace(name)) == 0 {
 		return info, invalid("param event_name must be a non-empty string")
 	}
+	info.name = string(name)
 
-	et, present := field(ev, "event_time")
-	if !present {
+	if ev.time == nil {
 		return info, invalid("The parameter event_time is required")
 	}
-	secs, ok := integer(et)
+	secs, ok := ev.time.integer()
 	if !ok {
 		return info, invalid("param event_time must be an integer: the Unix time in seconds")
 	}
 
-	as, present := field(ev, "action_source")
-	if !present {
+	if ev.source == nil {
 		return info, invalid("The parameter action_source is required")
 	}
-	source, ok := as.(string)
-	if !ok || !actionSources[source] {
+	source, ok := ev.source.text()
+	if !ok || !actionSources[string(source)] {
 		return info, invalid("param action_source must be one of email, website, app, phone_call, chat, physical_store, system_generated, business_messaging, other")
 	}
+	website := string(source) == "website"
 
 	maxAge := int64(maxAgeSeconds)
-	if source == "physical_store" {
+	if string(source) == "physical_store" {
 		maxAge = maxAgeSecondsPhysical
 	}
 	if secs < nowUnix-maxAge {
@@ -324,20 +291,21 @@ func validateEvent(v any, nowUnix int64) (eventInfo, *graphError) {
 		return info, errFuture()
 	}
 
-	if id, present := field(ev, "event_id"); present {
-		if info.id, ok = id.(string); !ok {
+	if ev.id != nil {
+		id, ok := ev.id.text()
+		if !ok {
 			return info, invalid("param event_id must be a string")
 		}
+		info.id = string(id)
 	}
-	for _, k := range []string{"event_source_url", "referrer_url"} {
-		if s, present := field(ev, k); present {
-			if _, ok := s.(string); !ok {
-				return info, invalid("param %s must be a string", k)
-			}
-		}
+	if ev.sourceURL != nil && !ev.sourceURL.isString() {
+		return info, invalid("param event_source_url must be a string")
 	}
-	if source == "website" {
-		if s, _ := ev["event_source_url"].(string); strings.TrimSpace(s) == "" {
+	if ev.referrerURL != nil && !ev.referrerURL.isString() {
+		return info, invalid("param referrer_url must be a string")
+	}
+	if website {
+		if s, _ := ev.sourceURL.text(); len(bytes.TrimSpace(s)) == 0 {
 			return info, invalid("The parameter event_source_url is required for website events")
 		}
 	}
@@ -345,90 +313,82 @@ func validateEvent(v any, nowUnix int64) (eventInfo, *graphError) {
 		return info, e
 	}
 
-	if e := validateUserData(ev, source); e != nil {
+	if e := validateUserData(ev.userData, website); e != nil {
 		return info, e
 	}
-	if e := validateCustomData(ev); e != nil {
+	if e := validateCustomData(ev.customData); e != nil {
 		return info, e
 	}
 	return info, nil
 }
 
-func validateOptional(ev map[string]any) *graphError {
-	if v, present := field(ev, "opt_out"); present {
-		if _, ok := v.(bool); !ok {
-			return invalid("param opt_out must be a boolean")
+func validateOptional(ev eventFields) *graphError {
+	if ev.optOut != nil && !ev.optOut.isBool() {
+		return invalid("param opt_out must be a boolean")
+	}
+	if ev.dpo != nil && !isStringList(ev.dpo, false) {
+		return invalid("param data_processing_options must be an array of strings")
+	}
+	if ev.dpoCountry != nil {
+		if _, ok := ev.dpoCountry.integer(); !ok {
+			return invalid("param data_processing_options_country must be an integer")
 		}
 	}
-	if v, present := field(ev, "data_processing_options"); present {
-		if _, ok := stringList(v, false); !ok {
-			return invalid("param data_processing_options must be an array of strings")
-		}
-	}
-	for _, k := range []string{"data_processing_options_country", "data_processing_options_state"} {
-		if v, present := field(ev, k); present {
-			if _, ok := integer(v); !ok {
-				return invalid("param %s must be an integer", k)
-			}
+	if ev.dpoState != nil {
+		if _, ok := ev.dpoState.integer(); !ok {
+			return invalid("param data_processing_options_state must be an integer")
 		}
 	}
 	return nil
 }
 
-func validateUserData(ev map[string]any, source string) *graphError {
-	v, present := field(ev, "user_data")
-	if !present {
+func validateUserData(v rawValue, website bool) *graphError {
+	if v == nil {
 		return invalid("The parameter user_data is required")
 	}
-	ud, ok := v.(map[string]any)
-	if !ok {
+	if !v.isObject() {
 		return invalid("param user_data must be an object")
 	}
-	keys := make(map[string]bool, len(ud))
-	for k, v := range ud {
-		if v != nil {
-			keys[k] = true
-		}
-	}
-	if len(keys) == 0 {
+	var buf [16]member
+	ud := v.fields(buf[:]) // its keys are those with a value, null ones dropped
+	if len(ud) == 0 {
 		return invalid("param user_data must contain at least one customer information parameter")
 	}
 
 	for _, k := range hashedKeys {
-		if !keys[k] {
+		v := ud.get(k)
+		if v == nil {
 			continue
 		}
-		vals, ok := stringList(ud[k], true)
-		if !ok {
+		if !isStringList(v, true) {
 			return errUserData(k, "must be a string or a non-empty array of strings")
 		}
-		for _, s := range vals {
+		for s := range listStrings(v) {
 			if !isSHA256Hex(s) {
 				return errUserData(k, "must be hashed with SHA-256 (64 lowercase hexadecimal characters); the stand-in refuses unhashed values")
 			}
 		}
 	}
-	if keys["external_id"] {
-		if _, ok := stringList(ud["external_id"], true); !ok {
+	if v := ud.get("external_id"); v != nil {
+		if !isStringList(v, true) {
 			return errUserData("external_id", "must be a string or a non-empty array of strings")
 		}
 	}
 	for _, k := range plainKeys {
-		if !keys[k] {
-			continue
-		}
-		if _, ok := ud[k].(string); !ok {
-			return errUserData(k, "must be a string")
+		if v := ud.get(k); v != nil {
+			if !v.isString() {
+				return errUserData(k, "must be a string")
+			}
 		}
 	}
-	if keys["fbc"] && !fbcPattern.MatchString(ud["fbc"].(string)) {
+	if fbc, ok := ud.get("fbc").text(); ok && !isFBC(fbc) {
 		return errUserData("fbc", "must have the form fb.1.{creation time in ms}.{fbclid}")
 	}
 
 	for _, set := range insufficientSets {
 		subset := true
-		for k := range keys {
-			if !set[k] {
+		for _, m := range ud {
+			if !set[string(m.key)] {
 				subset = false
 				break
 			}
@@ -438,80 +398,73 @@ func validateUserData(ev map[string]any, source string) *graphError {
 		}
 	}
 
-	if source == "website" {
-		if ua, _ := ud["client_user_agent"].(string); strings.TrimSpace(ua) == "" {
+	if website {
+		if ua, _ := ud.get("client_user_agent").text(); len(bytes.TrimSpace(ua)) == 0 {
 			return invalid("The parameter user_data.client_user_agent is required for website events")
 		}
 	}
 	return nil
 }
 
-func validateCustomData(ev map[string]any) *graphError {
-	v, present := field(ev, "custom_data")
-	if !present {
+func validateCustomData(v rawValue) *graphError {
+	if v == nil {
 		return nil
 	}
-	cd, ok := v.(map[string]any)
-	if !ok {
+	if !v.isObject() {
 		return invalid("param custom_data must be an object")
 	}
-	if v, present := field(cd, "value"); present {
-		if _, ok := v.(json.Number); !ok {
-			return invalid("param custom_data.value must be a number")
-		}
+	var buf [16]member
+	cd := v.fields(buf[:])
+	if v := cd.get("value"); v != nil && !v.isNumber() {
+		return invalid("param custom_data.value must be a number")
 	}
-	if v, present := field(cd, "currency"); present {
-		if s, ok := v.(string); !ok || !isCurrency(s) {
+	if v := cd.get("currency"); v != nil {
+		if s, ok := v.text(); !ok || !isCurrency(s) {
 			return invalid("param custom_data.currency must be a 3-letter ISO 4217 currency code")
 		}
 	}
 	return nil
 }
 
-// field returns m[k] and whether it is present and not null.
-func field(m map[string]any, k string) (any, bool) {
-	v, ok := m[k]
-	return v, ok && v != nil
-}
-
-// integer accepts a JSON number written as an integer (decoded with UseNumber).
-func integer(v any) (int64, bool) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return 0, false
+// isStringList reports whether v is a string or an array of strings
+// (non-empty when nonEmpty).
+func isStringList(v rawValue, nonEmpty bool) bool {
+	if v.isString() {
+		return true
 	}
-	i, err := strconv.ParseInt(string(n), 10, 64)
-	return i, err == nil
+	if !v.isArray() {
+		return false
+	}
+	n := 0
+	for e := range v.elements() {
+		if !e.isString() {
+			return false
+		}
+		n++
+	}
+	return n > 0 || !nonEmpty
 }
 
-// stringList accepts a string or an array of strings (non-empty when nonEmpty).
-func stringList(v any, nonEmpty bool) ([]string, bool) {
-	switch t := v.(type) {
-	case string:
-		return []string{t}, true
-	case []any:
-		if nonEmpty && len(t) == 0 {
-			return nil, false
+// listStrings yields the strings of a string list, decoded.
+func listStrings(v rawValue) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		if s, ok := v.text(); ok {
+			yield(s)
+			return
 		}
-		out := make([]string, len(t))
-		for i, e := range t {
-			s, ok := e.(string)
-			if !ok {
-				return nil, false
+		for e := range v.elements() {
+			if s, _ := e.text(); !yield(s) {
+				return
 			}
-			out[i] = s
 		}
-		return out, true
 	}
-	return nil, false
 }
 
-func isSHA256Hex(s string) bool {
+func isSHA256Hex(s []byte) bool {
 	if len(s) != 64 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for _, c := range s {
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
@@ -519,12 +472,32 @@ func isSHA256Hex(s string) bool {
 	return true
 }
 
-func isCurrency(s string) bool {
+// isFBC reports whether s has the form fb.{subdomain index}.{creation
+// time}.{fbclid...}, that is matches ^fb\.[012]\.[0-9]+\..+$. Meta's browser
+// cookie uses subdomain index 0, 1 or 2; servers use 1.
+func isFBC(s []byte) bool {
+	rest, ok := bytes.CutPrefix(s, []byte("fb."))
+	if !ok || len(rest) < 2 || rest[0] < '0' || rest[0] > '2' || rest[1] != '.' {
+		return false
+	}
+	rest = rest[2:]
+	digits := 0
+	for digits < len(rest) && '0' <= rest[digits] && rest[digits] <= '9' {
+		digits++
+	}
+	if digits == 0 || digits == len(rest) || rest[digits] != '.' {
+		return false
+	}
+	fbclid := rest[digits+1:]
+	return len(fbclid) > 0 && bytes.IndexByte(fbclid, '\n') < 0 // what . matches
+}
+
+func isCurrency(s []byte) bool {
 	if len(s) != 3 {
 		return false
 	}
-	for i := 0; i < 3; i++ {
-		c := s[i] | 0x20 // ASCII lowercase
+	for _, c := range s {
+		c |= 0x20 // ASCII lowercase
 		if c < 'a' || c > 'z' {
 			return false
 		}
