@@ -375,3 +375,18 @@ func writeFile(t *testing.T, path, content string) {
 func cfgFilePixel(id, file string) config.Pixel {
 	return config.Pixel{ID: id, AccessTokenFile: file}
 }
+
+// confirmedKeys counts this test's dedup keys confirmed as sent.
+func (e *env) confirmedKeys() int {
+	rdb := redis.NewClient(&redis.Options{Addr: redisDB})
+	defer rdb.Close()
+	ctx := context.Background()
+	n := 0
+	iter := rdb.Scan(ctx, 0, e.prefix+"dedup:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if v, _ := rdb.Get(ctx, iter.Val()).Result(); v == "done" {
+			n++
+		}
+	}
+	return n
+}
