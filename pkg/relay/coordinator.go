@@ -410,6 +410,10 @@ func (c *coordinator) done(it *item) {
 	if it.part.revoked.Load() {
 		return // forgotten with its partition
 	}
+	// The tracker keeps done items until the watermark passes them, which
+	// can be long when an earlier record of the partition waits: drop what
+	// only a send or a dead letter needed.
+	it.rec.key, it.rec.value, it.rec.headers, it.ev.JSON, it.fail = nil, nil, nil, nil, nil
 	it.part.offsets.Done(it.rec.offset)
 	if last, ok := it.part.offsets.Advance(); ok {
 		c.r.cl.MarkCommitRecords(&kgo.Record{Topic: last.rec.topic, Partition: last.rec.partition,
