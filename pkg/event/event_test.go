@@ -460,3 +460,21 @@ func BenchmarkJSONDecode(b *testing.B) {
 		})
 	}
 }
+
+// A value nested millions deep is refused without overflowing the stack
+// (fastjson's validator recurses without a limit).
+func TestJSONDecodeRefusesDeepNesting(t *testing.T) {
+	deep := strings.Repeat("[", 5_000_000)
+	for _, in := range []string{deep, `{"user":` + strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100) + `}`} {
+		_, err := JSON{}.Decode([]byte(in))
+		var de *DecodeError
+		if !errors.As(err, &de) || !strings.Contains(de.Reason, "deep") {
+			t.Errorf("err = %v, want a decode error about nesting", err)
+		}
+	}
+	// Brackets inside strings do not count.
+	ok := `{"event_id":"` + strings.Repeat("[{", 100) + `","user":{"email":"a@x.com"}}`
+	if _, err := (JSON{}).Decode([]byte(ok)); err != nil {
+		t.Errorf("brackets inside a string were counted: %v", err)
+	}
+}

@@ -33,6 +33,12 @@ func (JSON) Decode(value []byte) (Event, error) {
 		p = new(fastjson.Parser)
 	}
 	defer parsers.Put(p)
+	// fastjson's validator recurses without a limit: a record of a few
+	// million brackets would overflow the stack. Its parser stops at 300
+	// levels, so deeper values are refused anyway; refuse them here first.
+	if tooDeep(value) {
+		return Event{}, &DecodeError{Format: "json", Reason: "JSON nested too deeply"}
+	}
 	// The parser is lenient with string escapes; the validator is not.
 	if err := fastjson.ValidateBytes(value); err != nil {
 		return Event{}, &DecodeError{Format: "json", Reason: "malformed JSON"}
@@ -51,6 +57,40 @@ func (JSON) Decode(value []byte) (Event, error) {
 		return Event{}, &DecodeError{Format: "json", Reason: d.err}
 	}
 	return e, nil
+}
+
+// maxDepth is the deepest nesting accepted; events need 4 levels.
+const maxDepth = 64
+
+// tooDeep reports whether value nests arrays and objects deeper than
+// maxDepth. Brackets inside strings are skipped; the common case, a value
+// with few brackets, costs two fast counts.
+func tooDeep(value []byte) bool {
+	if bytes.Count(value, []byte("["))+bytes.Count(value, []byte("{")) <= maxDepth {
+		return false
+	}
+	depth, inString, escaped := 0, false, false
+	for _, c := range value {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > maxDepth {
+				return true
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // decoder keeps the first problem found.
