@@ -29,6 +29,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -93,9 +94,12 @@ func (s *Store) Owner() string { return s.owner }
 // Key is the Redis key of an event. The event's fields are hashed so that the
 // key has a bounded length whatever producers put in event_id.
 func (s *Store) Key(pixel, eventName, eventID string) string {
+	// The name's length goes first, so that no name and id pair can be
+	// read as another one.
 	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(eventName)))])
 	h.Write([]byte(eventName))
-	h.Write([]byte{0})
 	h.Write([]byte(eventID))
 	var sum [sha256.Size]byte
 	return s.prefix + "dedup:" + pixel + ":" + hex.EncodeToString(h.Sum(sum[:0])[:16])

@@ -448,6 +448,7 @@ func TestKey(t *testing.T) {
 		{name: "pixel/name boundary", a: in{"12", "3", "e"}, b: in{"1", "23", "e"}},
 		{name: "pixel with a colon", a: in{"1:2", "x", "e"}, b: in{"1", "2:x", "e"}},
 		{name: "empty id vs a space", a: in{"1", "Purchase", ""}, b: in{"1", "Purchase", " "}},
+		{name: "a NUL in the name vs in the id", a: in{"1", "a\x00b", "c"}, b: in{"1", "a", "b\x00c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
