@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,7 @@ type App struct {
 	relay    *relay.Relay
 	http     *http.Server
 	listener net.Listener
+	kopts    []kgo.Opt // connection options, for the topic check
 }
 
 // New builds the service. A configuration this build cannot run returns a
@@ -78,12 +80,12 @@ func New(cfg config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	kopts = append(kopts, o.ExtraKafkaOpts...)
+	relayOpts := append(append(slices.Clone(kopts), ConsumerOpts(cfg.Kafka)...), o.ExtraKafkaOpts...)
 	rdb, err := RedisClient(cfg.Redis.URL)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: o.Logger, registry: o.Registry, redis: rdb}
+	a := &App{cfg: cfg, log: o.Logger, registry: o.Registry, redis: rdb, kopts: kopts}
 	store := dedup.New(rdb, dedup.Config{KeyPrefix: cfg.Redis.KeyPrefix, Window: cfg.Dedup.Window, Lease: cfg.Dedup.ClaimLease})
 	client := capi.NewClient(capi.ClientConfig{BaseURL: cfg.CAPI.BaseURL, APIVersion: cfg.CAPI.APIVersion,
 		PartnerAgent: cfg.CAPI.PartnerAgent, Timeout: cfg.CAPI.Timeout, HTTPClient: o.HTTPClient})
@@ -121,7 +123,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 			return s.Reveal(), err
 		}
 	}
-	r, err := relay.New(rc, kopts, relay.Deps{Dedup: store, Redis: rdb, CAPI: client, Logger: o.Logger,
+	r, err := relay.New(rc, relayOpts, relay.Deps{Dedup: store, Redis: rdb, CAPI: client, Logger: o.Logger,
 		Registry: o.Registry, Now: o.Now})
 	if err != nil {
 		rdb.Close()
@@ -192,7 +194,6 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	if err := a.checkTopics(ctx); err != nil {
-		a.relay.Client().Close()
 		a.listener.Close()
 		return err
 	}
@@ -215,7 +216,12 @@ func (a *App) Run(ctx context.Context) error {
 // checkTopics makes sure the input and dead-letter topics exist: a relay
 // that consumed a missing topic would sit idle without saying why.
 func (a *App) checkTopics(ctx context.Context) error {
-	adm := kadm.NewClient(a.relay.Client())
+	cl, err := kgo.NewClient(a.kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	names := []string{a.cfg.Kafka.DeadLetterTopic}
 	for _, t := range a.cfg.Kafka.Topics {
 		names = append(names, t.Name)

@@ -14,31 +14,13 @@ import (
 	"github.com/freight-relay/freight/pkg/config"
 )
 
-// KafkaOpts turns the kafka section into franz-go options shared by every
-// role (relay, dead-letter tools); callers append their role's options.
+// KafkaOpts turns the kafka section into the franz-go options every client
+// of ours shares: where the brokers are and how to talk to them. Callers
+// append their role's options (ConsumerOpts for the relay).
 func KafkaOpts(k config.Kafka, lookupEnv func(string) (string, bool)) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
-		kgo.ConsumerGroup(k.Group),
-		kgo.SessionTimeout(k.SessionTimeout),
-		kgo.AutoCommitInterval(k.CommitInterval),
-		// Answer a poll promptly when little is flowing.
-		kgo.FetchMaxWait(500 * time.Millisecond),
-		// franz-go decodes a whole fetch response into records before we
-		// poll them, outside batch.max_buffered_events. Its default (50 MB
-		// compressed per broker) can hold several times our cap once
-		// decompressed; 4 MB keeps memory bounded by the cap and is still
-		// tens of thousands of events per fetch.
-		kgo.FetchMaxBytes(4 << 20),
-	}
-	if k.InstanceID != "" {
-		opts = append(opts, kgo.InstanceID(k.InstanceID))
-	}
-	if k.StartOffset == config.StartOffsetLatest {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	} else {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	}
 	if k.TLS.Enabled {
 		tc, err := tlsConfig(k.TLS)
@@ -63,6 +45,32 @@ func KafkaOpts(k config.Kafka, lookupEnv func(string) (string, bool)) ([]kgo.Opt
 		}
 	}
 	return opts, nil
+}
+
+// ConsumerOpts are the consumer-group options of the kafka section.
+func ConsumerOpts(k config.Kafka) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(k.Group),
+		kgo.SessionTimeout(k.SessionTimeout),
+		kgo.AutoCommitInterval(k.CommitInterval),
+		// Answer a poll promptly when little is flowing.
+		kgo.FetchMaxWait(500 * time.Millisecond),
+		// franz-go decodes a whole fetch response into records before we
+		// poll them, outside batch.max_buffered_events. Its default (50 MB
+		// compressed per broker) can hold several times our cap once
+		// decompressed; 4 MB keeps memory bounded by the cap and is still
+		// tens of thousands of events per fetch.
+		kgo.FetchMaxBytes(4 << 20),
+	}
+	if k.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(k.InstanceID))
+	}
+	if k.StartOffset == config.StartOffsetLatest {
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	} else {
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	}
+	return opts
 }
 
 func tlsConfig(t config.TLS) (*tls.Config, error) {

@@ -98,7 +98,8 @@ type Relay struct {
 	log    *slog.Logger
 	m      *metrics
 	now    func() time.Time
-	cl     *kgo.Client
+	kopts  []kgo.Opt
+	cl     *kgo.Client // made by Run
 	dl     *deadletter.Writer
 	topics map[string]*Topic
 	pixels map[string]*pixelState
@@ -110,9 +111,9 @@ type Relay struct {
 	joined    atomic.Bool
 }
 
-// New builds a relay and its Kafka client from base options (brokers,
-// security, group, offsets policy); the relay adds the consumer-group
-// options it relies on. Nothing runs until Run.
+// New builds a relay from base Kafka options (brokers, security, group,
+// offsets policy); the relay adds the consumer-group options it relies on.
+// Nothing connects until Run.
 func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -144,8 +145,7 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 	for _, p := range cfg.Pixels {
 		r.pixels[p.ID] = &pixelState{Pixel: p}
 	}
-	opts := append([]kgo.Opt{}, kopts...)
-	opts = append(opts,
+	r.kopts = append(append([]kgo.Opt{}, kopts...),
 		kgo.ConsumeTopics(names...),
 		// Rebalances wait until the coordinator has registered what a poll
 		// returned, so a revoke sees every record polled.
@@ -157,17 +157,8 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { r.joined.Store(true) }),
 	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	r.cl = cl
-	r.dl = deadletter.NewWriter(cl, cfg.DeadLetterTopic)
 	return r, nil
 }
-
-// Client is the relay's Kafka client (closed by Run).
-func (r *Relay) Client() *kgo.Client { return r.cl }
 
 // Ready reports why the relay is not ready, or nil: it must have joined its
 // group and Redis must answer.
@@ -192,6 +183,15 @@ func (r *Relay) Run(ctx context.Context) error {
 	// finish; the coordinator cancels it when the grace is over.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
+	// The client is made here, not in New: it joins the group at once, and
+	// its rebalance callbacks need the coordinator running.
+	cl, err := kgo.NewClient(r.kopts...)
+	if err != nil {
+		close(r.coordDone)
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	r.cl = cl
+	r.dl = deadletter.NewWriter(cl, r.cfg.DeadLetterTopic)
 	c := newCoordinator(r, sendCtx, cancelSends)
 	go func() {
 		defer close(r.coordDone)
@@ -213,7 +213,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := r.cl.CommitMarkedOffsets(commitCtx)
+	err = r.cl.CommitMarkedOffsets(commitCtx)
 	if err != nil {
 		err = fmt.Errorf("final commit: %w", err)
 	}
