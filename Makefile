@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: build dev test test-short redis vet fmt fuzz bench bench-units clean
+.PHONY: build dev test test-short redis vet lint fmt fuzz bench bench-units clean
 
 build: ## static binary in bin/freight
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/freight ./cmd/freight
@@ -23,6 +23,10 @@ redis: ## redis-server installed and answering on 127.0.0.1:6379 (the tests use 
 
 vet:
 	go vet $(PKGS)
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet ## go vet and staticcheck
+	go run $(STATICCHECK) $(PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

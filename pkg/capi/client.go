@@ -38,8 +38,9 @@ const (
 	Rejected
 	// TooOld: Meta refused an event as older than 7 days (100/2804003).
 	TooOld
-	// Deprecated: the API version is no longer served (2635). A
-	// configuration problem: alert, keep the events, never dead-letter.
+	// Deprecated is the answer when the API version is no longer served
+	// (2635): a configuration problem. Alert, keep the events, never
+	// dead-letter.
 	Deprecated
 )
 

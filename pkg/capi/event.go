@@ -92,12 +92,10 @@ var ActionSources = map[string]bool{"email": true, "website": true, "app": true,
 // than MaxAge (MaxAgePhysicalStore for physical_store events), and we allow
 // FutureAllowance of clock skew.
 const (
-	MaxAge               = 7 * 24 * time.Hour
-	MaxAgePhysicalStore  = 62 * 24 * time.Hour
-	FutureAllowance      = time.Minute
-	tooOldSafetyMargin   = time.Minute
-	maxEventsPerRequest  = 1000
-	connectionTestSource = "other"
+	MaxAge              = 7 * 24 * time.Hour
+	MaxAgePhysicalStore = 62 * 24 * time.Hour
+	FutureAllowance     = time.Minute
+	tooOldSafetyMargin  = time.Minute
 )
 
 // Error classes of a refused event (CONTRACT.md section 4).
