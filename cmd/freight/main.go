@@ -42,6 +42,8 @@ const usage = `freight relays web and CRM events from Kafka to Meta's Conversion
 usage:
   freight run -c FILE               run the relay
   freight dev [--events N]          the whole pipeline on this machine, nothing to install
+  freight check -c FILE [--pixel ID] [--test-event-code CODE]
+                                    send one test event to each pixel; exit 0 only if all answered 200
   freight config validate -c FILE   check a configuration, exit 0 or 2
   freight --version
 
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "dev":
 		return cmdDev(ctx, args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "validate" {
 			fmt.Fprintln(stderr, "usage: freight config validate -c FILE")

@@ -332,3 +332,22 @@ func isCurrency(c string) bool {
 	}
 	return true
 }
+
+// ConnectionTestEventName is the name of the event `freight check` sends:
+// Meta counts test events too, so the connection test sends one clearly
+// named event, never real traffic.
+const ConnectionTestEventName = "FreightConnectionTest"
+
+// ConnectionTestEvent is the event `freight check` sends to a pixel: action
+// source other, and a hashed external_id as its only customer information,
+// which Meta accepts as sufficient.
+func ConnectionTestEvent(eventID string, now time.Time) json.RawMessage {
+	se := &ServerEvent{
+		EventName:    ConnectionTestEventName,
+		EventTime:    now.Unix(),
+		EventID:      eventID,
+		ActionSource: "other",
+		UserData:     UserData{ExternalID: []string{sha256Hex("freight-connection-test")}},
+	}
+	return appendServerEvent(nil, se)
+}
