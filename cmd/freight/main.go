@@ -44,6 +44,8 @@ usage:
   freight dev [--events N]          the whole pipeline on this machine, nothing to install
   freight check -c FILE [--pixel ID] [--test-event-code CODE]
                                     send one test event to each pixel; exit 0 only if all answered 200
+  freight sandbox [--listen ADDR] [--faults SPEC] [-c FILE]
+                                    serve the Conversions API stand-in (default 127.0.0.1:8085)
   freight config validate -c FILE   check a configuration, exit 0 or 2
   freight --version
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDev(ctx, args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, args[1:], stdout, stderr)
+	case "sandbox":
+		return cmdSandbox(ctx, args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "validate" {
 			fmt.Fprintln(stderr, "usage: freight config validate -c FILE")

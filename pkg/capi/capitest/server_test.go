@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -876,5 +877,29 @@ func eventually(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// With AnyToken every pixel exists and any token is valid (freight
+// sandbox without a configuration); validation still applies.
+func TestAnyTokenAcceptsEveryPixel(t *testing.T) {
+	srv, url := NewHTTPTest(t, Options{AnyToken: true})
+	body := `{"access_token":"whatever","data":[{"event_name":"Lead","event_time":` +
+		strconv.FormatInt(time.Now().Unix(), 10) + `,"action_source":"other","user_data":{"external_id":["x"]}}]}`
+	resp, err := http.Post(url+"/v25.0/987654321/events", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || srv.Total() != 1 {
+		t.Fatalf("status %d, total %d; want the event accepted", resp.StatusCode, srv.Total())
+	}
+	resp, err = http.Post(url+"/v25.0/987654321/events", "application/json", strings.NewReader(`{"data":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("a request without a token got %d, want 400", resp.StatusCode)
 	}
 }
