@@ -97,7 +97,7 @@ func TestDevRunsThePipelineAndPrintsTheSummary(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"summary", "records produced", "deduplicated", "sent to the Conversions API", "dead-lettered", "sent by pixel"} {
+	for _, want := range []string{"summary", "records produced", "deduplicated", "sent to the Conversions API", "dead-lettered", "sent by pixel", "match keys"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}

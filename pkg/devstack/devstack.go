@@ -256,10 +256,12 @@ type stats struct {
 	byClass                                              map[string]float64
 	byPixel                                              map[string]float64
 	requests                                             map[string]float64
+	fields                                               map[string]map[string]float64 // pixel -> match key -> events
 }
 
 func readStats(g prometheus.Gatherer) stats {
-	s := stats{byClass: map[string]float64{}, byPixel: map[string]float64{}, requests: map[string]float64{}}
+	s := stats{byClass: map[string]float64{}, byPixel: map[string]float64{}, requests: map[string]float64{},
+		fields: map[string]map[string]float64{}}
 	mfs, err := g.Gather()
 	if err != nil {
 		return s
@@ -280,6 +282,12 @@ func readStats(g prometheus.Gatherer) stats {
 				s.byClass[label(m, "class")] += v
 			case "freight_buffered_events":
 				s.buffered = v
+			case "freight_user_data_field_events_total":
+				px := label(m, "pixel")
+				if s.fields[px] == nil {
+					s.fields[px] = map[string]float64{}
+				}
+				s.fields[px][label(m, "field")] += v
 			case "freight_capi_requests_total":
 				s.requests[label(m, "outcome")] += v
 			}
@@ -353,6 +361,7 @@ func printSummary(w io.Writer, s stats, produced int, stand *capitest.Server) {
 	for _, k := range sortedKeys(s.byPixel) {
 		row("  "+k, s.byPixel[k])
 	}
+	printMatchKeys(w, s)
 	fmt.Fprintln(w, "requests by outcome")
 	for _, k := range sortedKeys(s.requests) {
 		row("  "+k, s.requests[k])
@@ -360,6 +369,47 @@ func printSummary(w io.Writer, s stats, produced int, stand *capitest.Server) {
 	if stand != nil {
 		row("events the stand-in accepted", float64(stand.Total()))
 	}
+}
+
+// matchKeys are the user_data keys shown in the match-key table: the ones
+// Event Match Quality weighs most.
+var matchKeys = []string{"em", "ph", "fn", "ln", "external_id", "client_ip_address", "client_user_agent", "fbp", "fbc"}
+
+// printMatchKeys prints, per pixel, the share of sent events that carried
+// each match key: what an operator checks before Meta's match quality drops.
+func printMatchKeys(w io.Writer, s stats) {
+	if len(s.fields) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "match keys: share of sent events carrying each")
+	fmt.Fprintf(w, "  %-16s", "pixel")
+	for _, k := range matchKeys {
+		fmt.Fprintf(w, " %6s", shortKey(k))
+	}
+	fmt.Fprintln(w)
+	for _, px := range sortedKeys(s.byPixel) {
+		fmt.Fprintf(w, "  %-16s", px)
+		for _, k := range matchKeys {
+			share := 0.0
+			if sent := s.byPixel[px]; sent > 0 {
+				share = 100 * s.fields[px][k] / sent
+			}
+			fmt.Fprintf(w, " %5.0f%%", share)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func shortKey(k string) string {
+	switch k {
+	case "external_id":
+		return "ext_id"
+	case "client_ip_address":
+		return "ip"
+	case "client_user_agent":
+		return "ua"
+	}
+	return k
 }
 
 func sortedKeys(m map[string]float64) []string {
