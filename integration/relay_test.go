@@ -238,6 +238,7 @@ func TestTransientFaultsAndThrottlingLoseNothing(t *testing.T) {
 	cfg := e.config()
 	cfg.CAPI.Timeout = 300 * time.Millisecond
 	cfg.Batch.MaxEvents = 10
+	e.meta.SetRegainAfter(100 * time.Millisecond) // Meta says minutes; the test has no minutes to spare
 	e.meta.FailNext(12, capitest.Fault5xx)
 	in := e.start(cfg)
 	var ids []string
@@ -350,5 +351,38 @@ func TestEventsAgingDuringRetriesAreDeadLetteredTooOld(t *testing.T) {
 	}
 	if e.meta.Total() != 0 {
 		t.Error("an event reached Meta")
+	}
+}
+
+// A throttled pixel stops sending for as long as Meta's usage header says
+// it will take to regain access, while the other pixel keeps flowing; a
+// pixel near its limit is reported in freight_capi_usage_percent.
+func TestThrottledPixelWaitsForMetaWithoutHoldingOthers(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	cfg.Batch.MaxEvents = 5
+	cfg.Batch.MaxInFlightRequests = 1 // so that no other request of pixel A is already on its way
+	cfg.ShutdownTimeout = time.Second // pixel A's events are still waiting when the test ends
+	e.meta.FailNextFor(pixelA, 1, capitest.FaultThrottle) // regain access in 1 minute
+	e.meta.SetUsage(pixelB, 88)
+	in := e.start(cfg)
+	var recs []*kgo.Record
+	var bIDs []string
+	for i := range 20 {
+		recs = append(recs, webEvent(fmt.Sprintf("ta%d", i), pixelA).record(webT, 0))
+		id := fmt.Sprintf("tb%d", i)
+		bIDs = append(bIDs, id)
+		recs = append(recs, webEvent(id, pixelB).record(webT, 0))
+	}
+	e.kafka.Produce(recs...)
+	kafkatest.Eventually(t, wait, "pixel B's events", func() bool { return e.meta.Total() == 20 })
+	e.assertOnce(pixelB, bIDs...)
+	// Pixel B's 20 events took several requests; pixel A, told to wait a
+	// minute, sent nothing after its throttled request.
+	if n := in.counter("freight_capi_requests_total", "pixel", pixelA); n != 1 {
+		t.Errorf("pixel A made %v requests, want only the throttled one", n)
+	}
+	if got := in.counter("freight_capi_usage_percent", "pixel", pixelB); got != 88 {
+		t.Errorf("freight_capi_usage_percent for pixel B = %v, want 88", got)
 	}
 }

@@ -66,7 +66,11 @@ type Result struct {
 	// RetryAfter is how long Meta asked us to stay away (usage headers), 0
 	// when it did not say.
 	RetryAfter time.Duration
-	Duration   time.Duration
+	// Usage is the highest share (percent) of a rate limit that Meta's
+	// usage headers report as used, 0 when it sent none: a pixel near 100
+	// is about to be throttled.
+	Usage    float64
+	Duration time.Duration
 }
 
 // ClientConfig configures a Client.
@@ -208,7 +212,8 @@ type graphError struct {
 // Classify turns an HTTP answer into a Result. Only codes are read, never
 // the localized messages, to decide.
 func Classify(status int, h http.Header, body []byte) Result {
-	res := Result{Status: status, RetryAfter: retryAfter(h)}
+	res := Result{Status: status}
+	res.RetryAfter, res.Usage = usageHeaders(h)
 	var g graphError
 	parsed := json.Unmarshal(body, &g) == nil
 	if status >= 200 && status < 300 {
@@ -261,35 +266,54 @@ func classifyCode(status, code, subcode int, transient bool) Outcome {
 	}
 }
 
-// retryAfter reads how long Meta asks us to wait from its usage headers:
-// X-Business-Use-Case-Usage's estimated_time_to_regain_access (minutes),
-// X-Ad-Account-Usage's reset_time_duration (seconds) and Retry-After.
-func retryAfter(h http.Header) time.Duration {
-	var d time.Duration
+// usageHeaders reads Meta's rate-limit headers: how long it asks us to wait
+// (X-Business-Use-Case-Usage's estimated_time_to_regain_access in minutes,
+// X-Ad-Account-Usage's reset_time_duration in seconds, Retry-After), and the
+// highest share of any limit used (call count, CPU time, total time, ad
+// account utilization; percentages).
+func usageHeaders(h http.Header) (wait time.Duration, usage float64) {
+	type counts struct {
+		CallCount    float64 `json:"call_count"`
+		TotalCPUTime float64 `json:"total_cputime"`
+		TotalTime    float64 `json:"total_time"`
+	}
+	use := func(c counts) { usage = max(usage, c.CallCount, c.TotalCPUTime, c.TotalTime) }
 	if v := h.Get("X-Business-Use-Case-Usage"); v != "" {
 		var buc map[string][]struct {
+			counts
 			ETA float64 `json:"estimated_time_to_regain_access"`
 		}
 		if json.Unmarshal([]byte(v), &buc) == nil {
 			for _, entries := range buc {
 				for _, e := range entries {
-					d = max(d, time.Duration(e.ETA*float64(time.Minute)))
+					wait = max(wait, time.Duration(e.ETA*float64(time.Minute)))
+					use(e.counts)
 				}
 			}
 		}
 	}
+	if v := h.Get("X-App-Usage"); v != "" {
+		var app counts
+		if json.Unmarshal([]byte(v), &app) == nil {
+			use(app)
+		}
+	}
 	if v := h.Get("X-Ad-Account-Usage"); v != "" {
 		var acc struct {
+			Util  float64 `json:"acc_id_util_pct"`
 			Reset float64 `json:"reset_time_duration"`
 		}
 		if json.Unmarshal([]byte(v), &acc) == nil {
-			d = max(d, time.Duration(acc.Reset*float64(time.Second)))
+			usage = max(usage, acc.Util)
+			if acc.Util >= 100 {
+				wait = max(wait, time.Duration(acc.Reset*float64(time.Second)))
+			}
 		}
 	}
 	if v := h.Get("Retry-After"); v != "" {
 		if s, err := strconv.Atoi(v); err == nil {
-			d = max(d, time.Duration(s)*time.Second)
+			wait = max(wait, time.Duration(s)*time.Second)
 		}
 	}
-	return d
+	return wait, usage
 }

@@ -168,3 +168,34 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 		t.Error("the CRM event was not recorded")
 	}
 }
+
+func TestUsageHeaders(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		wait    time.Duration
+		usage   float64
+	}{
+		{"none", nil, 0, 0},
+		{"business use case, near the limit", map[string]string{"X-Business-Use-Case-Usage": `{"1":[{"type":"ads_management","call_count":28,"total_cputime":91,"total_time":12,"estimated_time_to_regain_access":0}],"2":[{"call_count":5}]}`}, 0, 91},
+		{"business use case, blocked", map[string]string{"X-Business-Use-Case-Usage": `{"1":[{"call_count":100,"estimated_time_to_regain_access":12}]}`}, 12 * time.Minute, 100},
+		{"app usage", map[string]string{"X-App-Usage": `{"call_count":77,"total_cputime":3,"total_time":9}`}, 0, 77},
+		{"ad account under its limit: reset is not a wait", map[string]string{"X-Ad-Account-Usage": `{"acc_id_util_pct":40,"reset_time_duration":300}`}, 0, 40},
+		{"ad account at its limit", map[string]string{"X-Ad-Account-Usage": `{"acc_id_util_pct":100,"reset_time_duration":300}`}, 5 * time.Minute, 100},
+		{"the highest of all", map[string]string{"X-App-Usage": `{"call_count":50}`, "X-Ad-Account-Usage": `{"acc_id_util_pct":60}`,
+			"X-Business-Use-Case-Usage": `{"1":[{"total_time":85}]}`}, 0, 85},
+		{"garbage is ignored", map[string]string{"X-App-Usage": `{call_count:`, "X-Business-Use-Case-Usage": `[]`}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.headers {
+				h.Set(k, v)
+			}
+			wait, usage := usageHeaders(h)
+			if wait != tt.wait || usage != tt.usage {
+				t.Errorf("got wait %v usage %v, want %v and %v", wait, usage, tt.wait, tt.usage)
+			}
+		})
+	}
+}

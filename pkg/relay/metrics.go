@@ -24,6 +24,7 @@ type metrics struct {
 	failOpen       prometheus.Counter
 	leasesLost     prometheus.Counter
 	deprecated     prometheus.Counter
+	usage          *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -69,13 +70,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "freight_dedup_leases_lost_total", Help: "Dedup claims found expired when renewing them.",
 		}),
+		usage: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "freight_capi_usage_percent", Help: "Highest share of a Meta rate limit used, from the last answer's usage headers.",
+		}, []string{"pixel"}),
 		deprecated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "freight_capi_deprecated_version_total", Help: "Requests refused because capi.api_version is no longer served.",
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.deduplicated, m.sent, m.deadLettered, m.requests,
 		m.requestSeconds, m.batchEvents, m.buffered, m.lag, m.fieldEvents, m.redisErrors, m.failOpen,
-		m.leasesLost, m.deprecated} {
+		m.leasesLost, m.deprecated, m.usage} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"sync"
 	"time"
 
@@ -79,11 +80,19 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 		r.m.requests.WithLabelValues(px.ID, res.Outcome.String()).Inc()
 		r.m.requestSeconds.WithLabelValues(px.ID).Observe(res.Duration.Seconds())
 		r.m.batchEvents.Observe(float64(len(b)))
+		if res.Usage > 0 {
+			r.m.usage.WithLabelValues(px.ID).Set(res.Usage)
+		}
 
 		switch res.Outcome {
 		case capi.OK:
 			failures = 0
 			r.box.post(sentMsg{items: b})
+			// Slow a pixel down before Meta throttles it: continuing at
+			// the limit only makes the block longer.
+			if d := r.pace(res.Usage); d > 0 {
+				px.block(r.now().Add(d))
+			}
 		case capi.Rejected, capi.TooOld:
 			if len(b) > 1 {
 				// Meta refuses the whole request for one bad event and does
@@ -106,9 +115,10 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			now := r.now()
 			wait := r.backoff(failures)
 			if res.Outcome == capi.Throttled || res.Outcome == capi.Auth || res.Outcome == capi.Deprecated {
-				// Honour the wait Meta's usage headers ask for, within
-				// max_backoff: the operator's bound on any single wait.
-				wait = max(wait, min(res.RetryAfter, r.cfg.MaxBackoff))
+				// When Meta says how long until the pixel regains access,
+				// stop for that long: calls before then extend the block.
+				// Only this pixel waits.
+				wait = max(wait, res.RetryAfter)
 				px.block(now.Add(wait))
 			}
 			r.logFailure(px.ID, res)
@@ -137,6 +147,21 @@ func (r *Relay) logFailure(pixel string, res capi.Result) {
 		r.log.Info("send failed; retrying", "pixel", pixel, "outcome", res.Outcome.String(),
 			"status", res.Status, "code", res.Code, "subcode", res.Subcode)
 	}
+}
+
+// Pacing starts when a pixel has used paceFrom percent of a limit.
+const paceFrom = 75
+
+// pace is how long a pixel pauses between requests once Meta's usage
+// headers report usage at or above paceFrom percent: InitialBackoff there,
+// doubling every 5 points, at most MaxBackoff (at 95%, 16 times
+// InitialBackoff).
+func (r *Relay) pace(usage float64) time.Duration {
+	if usage < paceFrom {
+		return 0
+	}
+	d := time.Duration(float64(r.cfg.InitialBackoff) * math.Exp2((usage-paceFrom)/5))
+	return min(d, r.cfg.MaxBackoff)
 }
 
 // backoff is exponential from InitialBackoff, capped at MaxBackoff, with

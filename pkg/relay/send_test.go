@@ -57,3 +57,24 @@ func TestMailboxKeepsOrderAndNeverBlocks(t *testing.T) {
 		t.Fatalf("%d messages drained twice", len(rest))
 	}
 }
+
+func TestPaceSlowsAPixelNearItsLimit(t *testing.T) {
+	r := &Relay{cfg: Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}
+	tests := []struct {
+		usage float64
+		want  time.Duration
+	}{
+		{0, 0},
+		{74.9, 0},
+		{75, 100 * time.Millisecond},
+		{80, 200 * time.Millisecond},
+		{90, 800 * time.Millisecond},
+		{95, time.Second}, // 1.6 s, capped at max_backoff
+		{100, time.Second},
+	}
+	for _, tt := range tests {
+		if got := r.pace(tt.usage); got != tt.want {
+			t.Errorf("pace(%v) = %v, want %v", tt.usage, got, tt.want)
+		}
+	}
+}

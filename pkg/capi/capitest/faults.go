@@ -69,7 +69,7 @@ func (f Fault) String() string {
 }
 
 // graphError returns the answer for a fault (all but FaultNone and FaultTimeout).
-func (f Fault) graphError(pixel string) *graphError {
+func (f Fault) graphError(pixel string, regain time.Duration) *graphError {
 	e := &graphError{status: http.StatusBadRequest, typ: typeOAuth, header: http.Header{}}
 	switch f {
 	case Fault5xx:
@@ -83,7 +83,7 @@ func (f Fault) graphError(pixel string) *graphError {
 		e.message = "(#80004) There have been too many calls to this ad-account. Wait a bit and try again. For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management."
 		e.userTitle = "Too many calls"
 		e.userMsg = "There have been too many calls to this ad account. Wait a bit and try again."
-		e.header.Set("X-Business-Use-Case-Usage", businessUsage(pixel, 100, 42, 57, 1))
+		e.header.Set("X-Business-Use-Case-Usage", businessUsage(pixel, 100, 42, 57, regain))
 	case FaultAppThrottle:
 		e.code, e.transient, e.outcome = 4, true, outcomeThrottled
 		e.message = "(#4) Application request limit reached"
@@ -91,7 +91,7 @@ func (f Fault) graphError(pixel string) *graphError {
 	case FaultThrottle429:
 		e.status, e.code, e.transient, e.outcome = http.StatusTooManyRequests, 17, true, outcomeThrottled
 		e.message = "(#17) User request limit reached"
-		e.header.Set("X-Business-Use-Case-Usage", businessUsage(pixel, 100, 42, 57, 1))
+		e.header.Set("X-Business-Use-Case-Usage", businessUsage(pixel, 100, 42, 57, regain))
 	case FaultAuth:
 		e = errToken("Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.")
 	case FaultPermission:

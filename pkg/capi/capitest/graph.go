@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // outcome classifies an answered request for RequestStats.
@@ -204,9 +205,9 @@ func businessID(pixel string) string {
 
 // businessUsage renders X-Business-Use-Case-Usage as Meta documents it;
 // estimated_time_to_regain_access is in minutes.
-func businessUsage(pixel string, callCount, cpu, total, regainMinutes int) string {
-	return fmt.Sprintf(`{"%s":[{"type":"ads_management","call_count":%d,"total_cputime":%d,"total_time":%d,"estimated_time_to_regain_access":%d}]}`,
-		businessID(pixel), callCount, cpu, total, regainMinutes)
+func businessUsage(pixel string, callCount, cpu, total int, regain time.Duration) string {
+	return fmt.Sprintf(`{"%s":[{"type":"ads_management","call_count":%d,"total_cputime":%d,"total_time":%d,"estimated_time_to_regain_access":%g}]}`,
+		businessID(pixel), callCount, cpu, total, regain.Minutes())
 }
 
 // appUsage renders X-App-Usage (percentages of the app's limits).

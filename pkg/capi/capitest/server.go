@@ -102,6 +102,8 @@ type Server struct {
 	mu          sync.Mutex
 	hang        time.Duration // how long FaultTimeout holds a request at most
 	tokens      map[string]string
+	usage       map[string]int // pixel -> percent reported on success
+	regain      time.Duration  // estimated_time_to_regain_access of throttling faults
 	faults      Faults
 	faultRand   *rand.Rand
 	traceRand   *rand.Rand
@@ -126,6 +128,8 @@ func New(opts Options) *Server {
 		hang:        30 * time.Second,
 		closed:      make(chan struct{}),
 		tokens:      make(map[string]string, len(opts.Tokens)),
+		usage:       map[string]int{},
+		regain:      time.Minute,
 		faults:      opts.Faults.sanitized(),
 		faultRand:   rand.New(rand.NewPCG(uint64(opts.Seed), 0x6361706974657374)),
 		traceRand:   rand.New(rand.NewPCG(uint64(opts.Seed), 0x7472616365696473)),
@@ -210,7 +214,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, version, pi
 		abortResponse(w)
 		return
 	default:
-		s.answerError(w, trace, fault.graphError(pixel))
+		s.answerError(w, trace, fault.graphError(pixel, s.regainAfter()))
 		return
 	}
 
@@ -272,7 +276,10 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, version, pi
 	s.stats.OK++
 	s.mu.Unlock()
 
-	w.Header().Set("X-Business-Use-Case-Usage", businessUsage(pixel, 1, 1, 1, 0))
+	s.mu.Lock()
+	usage := max(s.usage[pixel], 1)
+	s.mu.Unlock()
+	w.Header().Set("X-Business-Use-Case-Usage", businessUsage(pixel, usage, usage, usage, 0))
 	writeJSON(w, http.StatusOK, trace, successBody{EventsReceived: len(events), Messages: []string{}, FBTraceID: trace})
 }
 
@@ -579,6 +586,29 @@ func (s *Server) ClearPixelFault(pixel string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.pixelFaults, pixel)
+}
+
+// SetUsage makes successful answers for pixel report that share (percent)
+// of its business use case limits as used, as Meta does when a pixel nears
+// throttling; 0 reports the usual low usage.
+func (s *Server) SetUsage(pixel string, percent int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.usage[pixel] = percent
+}
+
+// SetRegainAfter sets the estimated_time_to_regain_access that throttling
+// faults report (default 1 minute).
+func (s *Server) SetRegainAfter(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.regain = d
+}
+
+func (s *Server) regainAfter() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.regain
 }
 
 // SetDelay delays every answer of the events route by d (0 for none). A
