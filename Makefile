@@ -37,6 +37,9 @@ fuzz: ## each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./pkg/config/
 	go test -run '^$$' -fuzz '^FuzzParseFaults$$' -fuzztime $(FUZZTIME) ./pkg/capi/capitest/
 	go test -run '^$$' -fuzz '^FuzzParseJSONBody$$' -fuzztime $(FUZZTIME) ./pkg/capi/capitest/
+	go test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./pkg/capi/
+	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./pkg/capi/
+	go test -run '^$$' -fuzz '^FuzzAppendFloat$$' -fuzztime $(FUZZTIME) ./pkg/capi/
 
 EVENTS ?= 300000
 bench: redis ## end-to-end: relay vs a bare consumer and Redis SET NX, same machine, same run
