@@ -361,8 +361,8 @@ func TestThrottledPixelWaitsForMetaWithoutHoldingOthers(t *testing.T) {
 	e := newEnv(t, 1)
 	cfg := e.config()
 	cfg.Batch.MaxEvents = 5
-	cfg.Batch.MaxInFlightRequests = 1 // so that no other request of pixel A is already on its way
-	cfg.ShutdownTimeout = time.Second // pixel A's events are still waiting when the test ends
+	cfg.Batch.MaxInFlightRequests = 1                     // so that no other request of pixel A is already on its way
+	cfg.ShutdownTimeout = time.Second                     // pixel A's events are still waiting when the test ends
 	e.meta.FailNextFor(pixelA, 1, capitest.FaultThrottle) // regain access in 1 minute
 	e.meta.SetUsage(pixelB, 88)
 	in := e.start(cfg)
