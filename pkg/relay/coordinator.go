@@ -193,7 +193,13 @@ func (c *coordinator) handle(m any) {
 	case failMsg:
 		c.release(m.items)
 		for _, it := range m.items {
-			c.deadLetter(it)
+			// A partition that moved away is the new owner's to finish:
+			// it reads the record again and dead-letters it itself, so
+			// writing one here too would make two dead letters of one
+			// event (and a double replay).
+			if !it.part.revoked.Load() {
+				c.deadLetter(it)
+			}
 		}
 	case abandonMsg:
 		c.release(m.items)
@@ -212,7 +218,7 @@ func (c *coordinator) handle(m any) {
 		c.r.m.deadLettered.WithLabelValues(m.it.fail.Class).Inc()
 		c.done(m.it)
 	case dlRetryMsg:
-		if c.sendCtx.Err() == nil {
+		if c.sendCtx.Err() == nil && !m.it.part.revoked.Load() {
 			c.deadLetter(m.it)
 		}
 	case forgetMsg:
