@@ -253,6 +253,7 @@ func crmEvent(id, pixel string) ev {
 		"crm_id":            "C-" + id,
 		"lead_event_source": "Acme CRM",
 		"user":              map[string]any{"email": "ann." + id + "@example.com", "phone": "+1 650 555 1212"},
+		"custom":            map[string]any{"value": 99, "currency": "EUR"},
 	}
 }
 

@@ -31,7 +31,7 @@ func appendServerEvent(b []byte, se *ServerEvent) []byte {
 	if se.OptOut {
 		b = append(b, `,"opt_out":true`...)
 	}
-	if len(se.DataProcessingOptions) > 0 {
+	if se.DataProcessingOptions != nil { // [] explicitly says "no LDU"
 		b = append(b, `,"data_processing_options":`...)
 		b = appendStrings(b, se.DataProcessingOptions)
 	}
@@ -43,9 +43,58 @@ func appendServerEvent(b []byte, se *ServerEvent) []byte {
 		b = append(b, `,"data_processing_options_state":`...)
 		b = strconv.AppendInt(b, int64(*se.DataProcessingOptionsState), 10)
 	}
+	b = appendStringField(b, "messaging_channel", se.MessagingChannel)
 	b = append(b, `,"user_data":`...)
 	b = appendUserData(b, &se.UserData)
 	b = appendCustomData(b, se.Custom, se.LeadEventSource)
+	b = appendAppData(b, se.AppData)
+	if o := se.OriginalEventData; o != nil {
+		b = append(b, `,"original_event_data":{"event_name":`...)
+		b = appendString(b, o.EventName)
+		b = append(b, `,"event_time":`...)
+		b = strconv.AppendInt(b, o.EventTime.Unix, 10)
+		b = appendStringField(b, "order_id", o.OrderID)
+		b = appendStringField(b, "event_id", o.EventID)
+		b = append(b, '}')
+	}
+	if len(se.CustomerSegmentation) > 0 {
+		b = append(b, `,"customer_segmentation":`...)
+		b = appendStringMap(b, se.CustomerSegmentation, nil)
+	}
+	return append(b, '}')
+}
+
+func appendAppData(b []byte, a *event.AppData) []byte {
+	if a == nil {
+		return b
+	}
+	b = append(b, `,"app_data":{`...)
+	n := len(b)
+	for _, f := range [...]struct {
+		k string
+		v *bool
+	}{{"advertiser_tracking_enabled", a.AdvertiserTrackingEnabled}, {"application_tracking_enabled", a.ApplicationTrackingEnabled}} {
+		if f.v != nil {
+			b = appendKey(b, n, f.k)
+			b = strconv.AppendBool(b, *f.v)
+		}
+	}
+	if a.Extinfo != nil {
+		// Every position counts, empty ones too.
+		b = appendKey(b, n, "extinfo")
+		b = appendStrings(b, a.Extinfo)
+	}
+	for _, f := range [...]struct{ k, v string }{{"campaign_ids", a.CampaignIDs}, {"install_referrer", a.InstallReferrer},
+		{"installer_package", a.InstallerPackage}, {"windows_attribution_id", a.WindowsAttributionID}} {
+		if f.v != "" {
+			b = appendKey(b, n, f.k)
+			b = appendString(b, f.v)
+		}
+	}
+	if len(a.URLSchemes) > 0 {
+		b = appendKey(b, n, "url_schemes")
+		b = appendStrings(b, a.URLSchemes)
+	}
 	return append(b, '}')
 }
 
@@ -63,7 +112,9 @@ func appendUserData(b []byte, u *UserData) []byte {
 		}
 	}
 	for _, f := range [...]struct{ k, v string }{{"client_ip_address", u.ClientIPAddress},
-		{"client_user_agent", u.ClientUserAgent}, {"fbc", u.Fbc}, {"fbp", u.Fbp}, {"subscription_id", u.SubscriptionID}} {
+		{"client_user_agent", u.ClientUserAgent}, {"fbc", u.Fbc}, {"fbp", u.Fbp}, {"subscription_id", u.SubscriptionID},
+		{"anon_id", u.AnonID}, {"madid", u.MADID}, {"page_id", u.PageID}, {"page_scoped_user_id", u.PageScopedUserID},
+		{"ctwa_clid", u.CTWAClid}, {"ig_account_id", u.IGAccountID}, {"ig_sid", u.IGSID}} {
 		if f.v != "" {
 			b = appendKey(b, n, f.k)
 			b = appendString(b, f.v)
@@ -151,20 +202,7 @@ func appendCustomData(b []byte, c *event.Custom, leadEventSource string) []byte 
 				b = appendString(b, f.v)
 			}
 		}
-		if len(c.Properties) > 0 {
-			// Sorted, so that the same event always encodes the same.
-			keys := make([]string, 0, len(c.Properties))
-			for k := range c.Properties {
-				if !customFields[k] {
-					keys = append(keys, k)
-				}
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				b = appendKey(b, n, k)
-				b = appendString(b, c.Properties[k])
-			}
-		}
+		b = appendMembers(b, n, c.Properties, customFields)
 	}
 	if leadEventSource != "" {
 		b = appendKey(b, n, "lead_event_source")
@@ -176,6 +214,34 @@ func appendCustomData(b []byte, c *event.Custom, leadEventSource string) []byte 
 		return b[:start]
 	}
 	return append(b, '}')
+}
+
+// appendStringMap writes m as a JSON object.
+func appendStringMap(b []byte, m map[string]string, skip map[string]bool) []byte {
+	b = append(b, '{')
+	b = appendMembers(b, len(b), m, skip)
+	return append(b, '}')
+}
+
+// appendMembers writes the members of m not in skip, sorted so that the
+// same event always encodes the same, into an object whose members start
+// at n.
+func appendMembers(b []byte, n int, m map[string]string, skip map[string]bool) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if !skip[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b = appendKey(b, n, k)
+		b = appendString(b, m[k])
+	}
+	return b
 }
 
 // appendKey writes "k": preceded by a comma unless it is the first member

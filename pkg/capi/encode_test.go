@@ -14,9 +14,42 @@ func referenceJSON(t *testing.T, se *ServerEvent) any {
 	t.Helper()
 	type ref struct {
 		ServerEvent
-		CustomData map[string]any `json:"custom_data,omitempty"`
+		CustomData           map[string]any    `json:"custom_data,omitempty"`
+		AppData              map[string]any    `json:"app_data,omitempty"`
+		OriginalEventData    map[string]any    `json:"original_event_data,omitempty"`
+		CustomerSegmentation map[string]string `json:"customer_segmentation,omitempty"`
 	}
-	r := ref{ServerEvent: *se}
+	r := ref{ServerEvent: *se, CustomerSegmentation: se.CustomerSegmentation}
+	if a := se.AppData; a != nil {
+		r.AppData = map[string]any{}
+		if a.AdvertiserTrackingEnabled != nil {
+			r.AppData["advertiser_tracking_enabled"] = *a.AdvertiserTrackingEnabled
+		}
+		if a.ApplicationTrackingEnabled != nil {
+			r.AppData["application_tracking_enabled"] = *a.ApplicationTrackingEnabled
+		}
+		if a.Extinfo != nil {
+			r.AppData["extinfo"] = a.Extinfo
+		}
+		if len(a.URLSchemes) > 0 {
+			r.AppData["url_schemes"] = a.URLSchemes
+		}
+		for k, v := range map[string]string{"campaign_ids": a.CampaignIDs, "install_referrer": a.InstallReferrer,
+			"installer_package": a.InstallerPackage, "windows_attribution_id": a.WindowsAttributionID} {
+			if v != "" {
+				r.AppData[k] = v
+			}
+		}
+	}
+	if o := se.OriginalEventData; o != nil {
+		r.OriginalEventData = map[string]any{"event_name": o.EventName, "event_time": o.EventTime.Unix}
+		if o.OrderID != "" {
+			r.OriginalEventData["order_id"] = o.OrderID
+		}
+		if o.EventID != "" {
+			r.OriginalEventData["event_id"] = o.EventID
+		}
+	}
 	cd := map[string]any{}
 	if c := se.Custom; c != nil {
 		for k, v := range c.Properties {
@@ -75,17 +108,21 @@ func referenceJSON(t *testing.T, se *ServerEvent) any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out any
+	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
-	return out
+	if se.DataProcessingOptions != nil && len(se.DataProcessingOptions) == 0 {
+		out["data_processing_options"] = []any{} // omitempty drops it; we send it
+	}
+	return any(out)
 }
 
 func TestEncoderAgreesWithEncodingJSON(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	i := func(v int64) *int64 { return &v }
 	n := func(v int) *int { return &v }
+	b := func(v bool) *bool { return &v }
 	tests := []struct {
 		name string
 		se   ServerEvent
@@ -98,13 +135,23 @@ func TestEncoderAgreesWithEncodingJSON(t *testing.T) {
 			UserData: UserData{Em: []string{"a", "b"}, Ph: []string{"c"}, Fn: []string{"d"}, Ln: []string{"e"}, Ge: []string{"f"},
 				Db: []string{"g"}, Ct: []string{"h"}, St: []string{"i"}, Zp: []string{"j"}, Country: []string{"k"},
 				ExternalID: []string{"l"}, ClientIPAddress: "::1", ClientUserAgent: "Mozilla \"5\"\n", Fbc: "fb.1.2.x",
-				Fbp: "fb.1.2.3", SubscriptionID: "s", LeadID: 123456789012345, FBLoginID: 42},
+				Fbp: "fb.1.2.3", SubscriptionID: "s", LeadID: 123456789012345, FBLoginID: 42,
+				AnonID: "an", MADID: "ma", PageID: "1", PageScopedUserID: "2", CTWAClid: "ct", IGAccountID: "3", IGSID: "4"},
+			MessagingChannel: "whatsapp",
+			AppData: &event.AppData{AdvertiserTrackingEnabled: b(true), ApplicationTrackingEnabled: b(false),
+				Extinfo: []string{"a2", "", "x\"y"}, CampaignIDs: "c", InstallReferrer: "r", InstallerPackage: "p",
+				URLSchemes: []string{"s://"}, WindowsAttributionID: "w"},
+			OriginalEventData:    &event.OriginalEventData{EventName: "Purchase", EventTime: event.TimeOf(1795867000123), OrderID: "o", EventID: "e"},
+			CustomerSegmentation: map[string]string{"b": "2", "a": "1"},
 			Custom: &event.Custom{Value: f(12.5), Currency: "eur", ContentIDs: []string{"1", "2"},
 				Contents:    []event.Content{{ID: "A", Quantity: i(2), ItemPrice: f(1e-7), DeliveryCategory: "home_delivery"}, {ID: "B"}},
 				ContentType: "product", ContentName: "Shoe ☃", ContentCategory: "c", OrderID: "o", NumItems: i(3),
 				PredictedLTV: f(1e22), SearchString: "s", Status: "ok", DeliveryCategory: "curbside",
 				Properties: map[string]string{"color": "red", "value": "must not override", "z\u2028": "\x01"}},
 			LeadEventSource: "Acme CRM"}},
+		{"empty data processing options and app data", ServerEvent{EventName: "A", EventTime: 1, ActionSource: "app",
+			DataProcessingOptions: []string{}, UserData: UserData{MADID: "m"}, AppData: &event.AppData{Extinfo: []string{}},
+			OriginalEventData: &event.OriginalEventData{EventName: "B"}}},
 		{"custom data that says nothing", ServerEvent{EventName: "A", EventTime: 1, ActionSource: "other",
 			UserData: UserData{Em: []string{"x"}}, Custom: &event.Custom{}}},
 		{"invalid UTF-8 is replaced", ServerEvent{EventName: "bad\xffname", EventTime: 1, ActionSource: "other",

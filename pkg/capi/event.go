@@ -10,7 +10,6 @@ package capi
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +30,19 @@ type ServerEvent struct {
 	DataProcessingOptions        []string `json:"data_processing_options,omitempty"`
 	DataProcessingOptionsCountry *int     `json:"data_processing_options_country,omitempty"`
 	DataProcessingOptionsState   *int     `json:"data_processing_options_state,omitempty"`
+	MessagingChannel             string   `json:"messaging_channel,omitempty"`
 	UserData                     UserData `json:"user_data"`
 	// Custom and LeadEventSource make custom_data (see appendCustomData).
 	Custom          *event.Custom `json:"-"`
 	LeadEventSource string        `json:"-"`
+	// Passed through from the input event (see encode.go).
+	AppData              *event.AppData           `json:"-"`
+	OriginalEventData    *event.OriginalEventData `json:"-"`
+	CustomerSegmentation map[string]string        `json:"-"`
+
+	// dropped are the hashed keys of which a value was left out because
+	// it did not normalize.
+	dropped Field
 }
 
 // UserData is user_data: hashed match keys and unhashed identifiers.
@@ -57,6 +65,14 @@ type UserData struct {
 	SubscriptionID  string   `json:"subscription_id,omitempty"`
 	LeadID          int64    `json:"lead_id,omitempty"`
 	FBLoginID       int64    `json:"fb_login_id,omitempty"`
+
+	AnonID           string `json:"anon_id,omitempty"`
+	MADID            string `json:"madid,omitempty"`
+	PageID           string `json:"page_id,omitempty"`
+	PageScopedUserID string `json:"page_scoped_user_id,omitempty"`
+	CTWAClid         string `json:"ctwa_clid,omitempty"`
+	IGAccountID      string `json:"ig_account_id,omitempty"`
+	IGSID            string `json:"ig_sid,omitempty"`
 }
 
 // Field is one user_data key, for the match-quality metric.
@@ -64,14 +80,31 @@ type Field uint32
 
 // FieldNames lists the user_data keys in the order of the Field bits.
 var FieldNames = [...]string{"em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
-	"client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id", "lead_id", "fb_login_id"}
+	"client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id", "lead_id", "fb_login_id",
+	"anon_id", "madid", "page_id", "page_scoped_user_id", "ctwa_clid", "ig_account_id", "ig_sid"}
+
+// Bits of the hashed keys, in FieldNames' order.
+const (
+	fEm = iota
+	fPh
+	fFn
+	fLn
+	fGe
+	fDb
+	fCt
+	fSt
+	fZp
+	fCountry
+	fExternalID
+)
 
 // Fields returns the set of keys present, bit i standing for FieldNames[i].
 func (u *UserData) Fields() Field {
 	present := [...]bool{len(u.Em) > 0, len(u.Ph) > 0, len(u.Fn) > 0, len(u.Ln) > 0, len(u.Ge) > 0,
 		len(u.Db) > 0, len(u.Ct) > 0, len(u.St) > 0, len(u.Zp) > 0, len(u.Country) > 0, len(u.ExternalID) > 0,
 		u.ClientIPAddress != "", u.ClientUserAgent != "", u.Fbc != "", u.Fbp != "", u.SubscriptionID != "",
-		u.LeadID != 0, u.FBLoginID != 0}
+		u.LeadID != 0, u.FBLoginID != 0, u.AnonID != "", u.MADID != "", u.PageID != "", u.PageScopedUserID != "",
+		u.CTWAClid != "", u.IGAccountID != "", u.IGSID != ""}
 	var f Field
 	for i, p := range present {
 		if p {
@@ -125,7 +158,10 @@ type Event struct {
 	EventTime    int64
 	ActionSource string
 	Fields       Field
-	JSON         json.RawMessage
+	// Dropped are the keys of which a given value did not normalize and
+	// was left out (an e-mail without @, a phone without digits).
+	Dropped Field
+	JSON    json.RawMessage
 }
 
 // Deadline is the last moment the event may still be sent; after it Meta
@@ -169,7 +205,7 @@ func Map(e *event.Event, kind event.Kind, defaultPixel string, now time.Time) (E
 	b := append([]byte(nil), *scratch...)
 	scratchBufs.Put(scratch)
 	return Event{PixelID: pixel, EventName: se.EventName, EventID: se.EventID, EventTime: se.EventTime,
-		ActionSource: se.ActionSource, Fields: se.UserData.Fields(), JSON: b}, nil
+		ActionSource: se.ActionSource, Fields: se.UserData.Fields(), Dropped: se.dropped, JSON: b}, nil
 }
 
 func checkTime(t int64, actionSource string, now time.Time) error {
@@ -201,6 +237,9 @@ func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*Serve
 	if pixel == "" {
 		return nil, "", invalid("pixel_id is required: the event has none and its topic has no default_pixel_id")
 	}
+	if e.User == nil {
+		return nil, "", invalid("user is required: Meta needs customer information to match the event")
+	}
 	se := &ServerEvent{
 		EventName:                    e.EventName,
 		EventTime:                    e.EventTime.Unix,
@@ -212,6 +251,11 @@ func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*Serve
 		DataProcessingOptions:        e.DataProcessingOptions,
 		DataProcessingOptionsCountry: e.DataProcessingOptionsCountry,
 		DataProcessingOptionsState:   e.DataProcessingOptionsState,
+		MessagingChannel:             e.MessagingChannel,
+		Custom:                       e.Custom,
+		AppData:                      e.AppData,
+		OriginalEventData:            e.OriginalEventData,
+		CustomerSegmentation:         e.CustomerSegmentation,
 	}
 	if se.ActionSource == "" {
 		se.ActionSource = "website"
@@ -219,56 +263,44 @@ func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*Serve
 			se.ActionSource = "system_generated"
 		}
 	}
-	if !ActionSources[se.ActionSource] {
-		return nil, "", invalid("action_source %q is not one Meta accepts", se.ActionSource)
-	}
-	if kind == event.KindWeb && se.EventSourceURL == "" {
-		return nil, "", invalid("event_source_url is required for web events")
-	}
-	if se.EventSourceURL != "" {
-		if u, err := url.Parse(se.EventSourceURL); err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, "", invalid("event_source_url is not an absolute URL")
-		}
-	}
-	if e.User == nil {
-		return nil, "", invalid("user is required: Meta needs customer information to match the event")
-	}
-	mapUser(&se.UserData, e.User, e.EventTime)
-	if se.ActionSource == "website" && se.UserData.ClientUserAgent == "" {
-		return nil, "", invalid("user.client_user_agent is required for action_source website")
-	}
-	if err := checkSufficient(&se.UserData); err != nil {
-		return nil, "", err
-	}
-	se.Custom = e.Custom
 	if kind == event.KindCRM {
 		se.LeadEventSource = e.LeadEventSource
 	}
-	if c := e.Custom; c != nil && c.Currency != "" {
-		if !isCurrency(c.Currency) {
-			return nil, "", invalid("custom.currency %q is not a 3-letter ISO 4217 code", c.Currency)
-		}
+	se.dropped = mapUser(&se.UserData, e.User, e.EventTime)
+	if err := validate(se); err != nil {
+		return nil, "", err
 	}
 	return se, pixel, nil
 }
 
-func mapUser(u *UserData, in *event.User, t event.Time) {
-	u.Em = hashAll(in.Email, normEmail)
+func mapUser(u *UserData, in *event.User, t event.Time) (dropped Field) {
+	hash := func(i int, values []string, norm normalizer) []string {
+		out, d := hashAll(values, norm)
+		if d {
+			dropped |= 1 << i
+		}
+		return out
+	}
+	u.Em = hash(fEm, in.Email, normEmail)
 	// A phone in national form is put in E.164 for the event's country.
 	var region string
 	if len(in.Phone) > 0 {
 		region = phoneRegion(in.Country)
 	}
-	u.Ph = hashPhones(in.Phone, region)
-	u.Fn = hashAll(in.FirstName, normName)
-	u.Ln = hashAll(in.LastName, normName)
-	u.Ge = hashAll(in.Gender, normGender)
-	u.Db = hashAll(in.DateOfBirth, normDOB)
-	u.Ct = hashAll(in.City, normAlnum)
-	u.St = hashAll(in.State, normState)
-	u.Zp = hashAll(in.Zip, normZip)
-	u.Country = hashAll(in.Country, normCountry)
-	u.ExternalID = hashAll(in.ExternalID, normExternalID)
+	ph, d := hashPhones(in.Phone, region)
+	if d {
+		dropped |= 1 << fPh
+	}
+	u.Ph = ph
+	u.Fn = hash(fFn, in.FirstName, normName)
+	u.Ln = hash(fLn, in.LastName, normName)
+	u.Ge = hash(fGe, in.Gender, normGender)
+	u.Db = hash(fDb, in.DateOfBirth, normDOB)
+	u.Ct = hash(fCt, in.City, normAlnum)
+	u.St = hash(fSt, in.State, normState)
+	u.Zp = hash(fZp, in.Zip, normZip)
+	u.Country = hash(fCountry, in.Country, normCountry)
+	u.ExternalID = hash(fExternalID, in.ExternalID, normExternalID)
 	u.ClientIPAddress = strings.TrimSpace(in.ClientIPAddress)
 	u.ClientUserAgent = strings.TrimSpace(in.ClientUserAgent)
 	u.Fbp = strings.TrimSpace(in.FBP)
@@ -280,62 +312,14 @@ func mapUser(u *UserData, in *event.User, t event.Time) {
 	u.SubscriptionID = strings.TrimSpace(in.SubscriptionID)
 	u.LeadID = int64(in.LeadID)
 	u.FBLoginID = int64(in.FBLoginID)
-}
-
-// insufficientSets are combinations of keys Meta refuses as too little to
-// match on (subcode 2804050) when an event carries only (a subset of) one.
-var insufficientSets = []Field{
-	fieldSet("ct", "country", "st", "zp", "ge", "client_user_agent"),
-	fieldSet("db", "client_user_agent"),
-	fieldSet("fn", "ge"),
-	fieldSet("ln", "ge"),
-}
-
-func fieldSet(names ...string) Field {
-	var f Field
-	for _, n := range names {
-		for i, fn := range FieldNames {
-			if fn == n {
-				f |= 1 << i
-			}
-		}
-	}
-	return f
-}
-
-func checkSufficient(u *UserData) error {
-	f := u.Fields()
-	if f == 0 {
-		return invalid("user has no usable customer information after normalization")
-	}
-	for _, set := range insufficientSets {
-		if f&^set == 0 {
-			return invalid("user carries too little customer information for Meta to match (only %s)", f.names())
-		}
-	}
-	return nil
-}
-
-func (f Field) names() string {
-	var names []string
-	for i, n := range FieldNames {
-		if f.Has(i) {
-			names = append(names, n)
-		}
-	}
-	return strings.Join(names, ", ")
-}
-
-func isCurrency(c string) bool {
-	if len(c) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if c[i] < 'A' || c[i] > 'Z' && (c[i] < 'a' || c[i] > 'z') {
-			return false
-		}
-	}
-	return true
+	u.AnonID = strings.TrimSpace(in.AnonID)
+	u.MADID = strings.TrimSpace(in.MADID)
+	u.PageID = strings.TrimSpace(in.PageID)
+	u.PageScopedUserID = strings.TrimSpace(in.PageScopedUserID)
+	u.CTWAClid = strings.TrimSpace(in.CTWAClid)
+	u.IGAccountID = strings.TrimSpace(in.IGAccountID)
+	u.IGSID = strings.TrimSpace(in.IGSID)
+	return dropped
 }
 
 // ConnectionTestEventName is the name of the event `freight check` sends:

@@ -45,7 +45,7 @@ func TestMapDefaultsAndFields(t *testing.T) {
 		check func(t *testing.T, ev Event, m map[string]any)
 	}{
 		{"web defaults to website", event.KindWeb,
-			`{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com/a","user":{"email":"A@x.com","client_user_agent":"UA"}}`,
+			`{"event_id":"1","event_name":"ViewContent","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com/a","user":{"email":"A@x.com","client_user_agent":"UA"}}`,
 			func(t *testing.T, ev Event, m map[string]any) {
 				eq(t, m["action_source"], "website")
 				eq(t, ev.PixelID, "7")
@@ -116,15 +116,67 @@ func TestMapDefaultsAndFields(t *testing.T) {
 				eq(t, cd["contents"].([]any)[0].(map[string]any)["quantity"], float64(2))
 			}},
 		{"data processing options pass through", event.KindWeb,
-			`{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","data_processing_options":["LDU"],"data_processing_options_country":1,"data_processing_options_state":1000,"opt_out":true,"user":{"client_user_agent":"UA","email":"a@x.com"}}`,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","data_processing_options":["LDU"],"data_processing_options_country":1,"data_processing_options_state":1000,"opt_out":true,"user":{"client_user_agent":"UA","email":"a@x.com"}}`,
 			func(t *testing.T, ev Event, m map[string]any) {
 				eq(t, m["data_processing_options_state"], float64(1000))
 				eq(t, m["data_processing_options_country"], float64(1))
 				eq(t, m["opt_out"], true)
 			}},
 		{"physical_store may be 30 days old", event.KindCRM,
-			`{"event_id":"1","event_name":"Purchase","event_time":1793275200,"action_source":"physical_store","pixel_id":"7","user":{"email":"a@x.com"}}`,
+			`{"event_id":"1","event_name":"Purchase","event_time":1793275200,"action_source":"physical_store","pixel_id":"7","user":{"email":"a@x.com"},"custom":{"value":10,"currency":"usd"}}`,
 			func(t *testing.T, ev Event, m map[string]any) { eq(t, m["action_source"], "physical_store") }},
+		{"app event: app_data and the device ids pass through, no URL needed", event.KindWeb,
+			`{"event_id":"1","event_name":"AppInstall","event_time":` + nowS + `,"pixel_id":"7","action_source":"app",` + appData + `,"user":{"madid":" 38400000-8cf0-11bd-b23e-10b96e40000d ","anon_id":"XZ1","client_ip_address":"::1"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				ad := m["app_data"].(map[string]any)
+				eq(t, ad["advertiser_tracking_enabled"], true)
+				eq(t, ad["application_tracking_enabled"], false)
+				eq(t, len(ad["extinfo"].([]any)), 16)
+				eq(t, ad["extinfo"].([]any)[8], "")
+				eq(t, ad["installer_package"], "com.android.vending")
+				ud := m["user_data"].(map[string]any)
+				eq(t, ud["madid"], "38400000-8cf0-11bd-b23e-10b96e40000d")
+				eq(t, ud["anon_id"], "XZ1")
+				if !ev.Fields.Has(fieldIndex("madid")) || !ev.Fields.Has(fieldIndex("anon_id")) {
+					t.Errorf("fields %s lack the device ids", ev.Fields.names())
+				}
+			}},
+		{"whatsapp business messaging", event.KindCRM,
+			`{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","action_source":"business_messaging","messaging_channel":"whatsapp","user":{"ctwa_clid":"ARAkLkA8","phone":"+4915112345678"},"custom":{"value":5,"currency":"EUR"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["messaging_channel"], "whatsapp")
+				eq(t, m["user_data"].(map[string]any)["ctwa_clid"], "ARAkLkA8")
+			}},
+		{"messenger and instagram ids, given as numbers, are sent as strings", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","action_source":"business_messaging","messaging_channel":"messenger","user":{"page_id":102030405060708,"page_scoped_user_id":"7000000000001","ig_account_id":17841400000000001,"ig_sid":"9000000000001"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				ud := m["user_data"].(map[string]any)
+				eq(t, ud["page_id"], "102030405060708")
+				eq(t, ud["page_scoped_user_id"], "7000000000001")
+				eq(t, ud["ig_account_id"], "17841400000000001")
+				eq(t, ud["ig_sid"], "9000000000001")
+			}},
+		{"original_event_data in seconds, customer_segmentation and referrer_url", event.KindWeb,
+			`{"event_id":"1","event_name":"Refund","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","referrer_url":"https://r.example/?q=1","original_event_data":{"event_name":"Purchase","event_time":1795860000123,"order_id":"O-1"},"customer_segmentation":{"priority_segment":"high","lifecycle_stage":"returning"},"user":{"client_user_agent":"UA","email":"a@x.com"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				od := m["original_event_data"].(map[string]any)
+				eq(t, od["event_name"], "Purchase")
+				eq(t, od["event_time"], float64(1795860000))
+				eq(t, od["order_id"], "O-1")
+				if _, ok := od["event_id"]; ok {
+					t.Error("an absent original event_id was sent")
+				}
+				eq(t, m["customer_segmentation"].(map[string]any)["lifecycle_stage"], "returning")
+				eq(t, m["referrer_url"], "https://r.example/?q=1")
+			}},
+		{"an empty data_processing_options list is sent: it explicitly says no LDU", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","data_processing_options":[],"user":{"email":"a@x.com"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				dpo, ok := m["data_processing_options"].([]any)
+				if !ok || len(dpo) != 0 {
+					t.Errorf("data_processing_options = %v, want []", m["data_processing_options"])
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +206,24 @@ func TestMapRefuses(t *testing.T) {
 		{"physical_store older than 62 days", `{"event_id":"1","event_name":"P","action_source":"physical_store","event_time":1790424000,"pixel_id":"7","user":{"email":"a@x.com"}}`, ClassTooOld, "older"},
 		{"in the future", `{"event_id":"1","event_name":"P","event_time":1795867500,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":"a@x.com"}}`, ClassValidation, "future"},
 		{"bad currency", `{"event_id":"1","event_name":"P",` + base + `,"custom":{"currency":"dollars"}}`, ClassValidation, "currency"},
+		{"three letters that are no currency", `{"event_id":"1","event_name":"P",` + base + `,"custom":{"currency":"ABC"}}`, ClassValidation, "ISO 4217"},
+		{"a withdrawn currency", `{"event_id":"1","event_name":"P",` + base + `,"custom":{"currency":"DEM"}}`, ClassValidation, "ISO 4217"},
+		{"purchase without value", `{"event_id":"1","event_name":"Purchase",` + base + `,"custom":{"currency":"EUR"}}`, ClassValidation, "custom.value and custom.currency"},
+		{"purchase without custom data", `{"event_id":"1","event_name":"Purchase",` + base + `}`, ClassValidation, "custom.value and custom.currency"},
+		{"negative num_items", `{"event_id":"1","event_name":"P",` + base + `,"custom":{"num_items":-1}}`, ClassValidation, "num_items"},
+		{"content without id", `{"event_id":"1","event_name":"P",` + base + `,"custom":{"contents":[{"quantity":1}]}}`, ClassValidation, "contents[].id"},
+		{"relative referrer_url", `{"event_id":"1","event_name":"P","referrer_url":"/cart",` + base + `}`, ClassValidation, "referrer_url"},
+		{"app event without app_data", `{"event_id":"1","event_name":"AppInstall","action_source":"app",` + base + `}`, ClassValidation, "app_data is required"},
+		{"app_data without tracking flags", `{"event_id":"1","event_name":"AppInstall","action_source":"app","app_data":{"extinfo":["a2"]},` + base + `}`, ClassValidation, "tracking_enabled"},
+		{"extinfo too short", `{"event_id":"1","event_name":"AppInstall","action_source":"app","app_data":{"advertiser_tracking_enabled":true,"application_tracking_enabled":true,"extinfo":["a2","x"]},` + base + `}`, ClassValidation, "16 values"},
+		{"extinfo of an unknown platform", `{"event_id":"1","event_name":"AppInstall","action_source":"app",` + strings.Replace(appData, `"a2"`, `"w1"`, 1) + `,` + base + `}`, ClassValidation, "a2 (Android) or i2"},
+		{"business messaging without a channel", `{"event_id":"1","event_name":"P","action_source":"business_messaging",` + base + `}`, ClassValidation, "messaging_channel is required"},
+		{"unknown messaging channel", `{"event_id":"1","event_name":"P","action_source":"business_messaging","messaging_channel":"fax",` + base + `}`, ClassValidation, "whatsapp, messenger, instagram"},
+		{"whatsapp without ctwa_clid", `{"event_id":"1","event_name":"P","action_source":"business_messaging","messaging_channel":"whatsapp",` + base + `}`, ClassValidation, "user.ctwa_clid"},
+		{"instagram without ig_sid", `{"event_id":"1","event_name":"P","action_source":"business_messaging","messaging_channel":"instagram","event_time":` + nowS + `,"pixel_id":"7","user":{"ig_account_id":"1","email":"a@x.com"}}`, ClassValidation, "user.ig_sid"},
+		{"original event without a time", `{"event_id":"1","event_name":"P","original_event_data":{"event_name":"Purchase"},` + base + `}`, ClassValidation, "original_event_data"},
+		{"a data processing option other than LDU", `{"event_id":"1","event_name":"P","data_processing_options":["GDPR"],` + base + `}`, ClassValidation, "LDU"},
+		{"negative data processing state", `{"event_id":"1","event_name":"P","data_processing_options":["LDU"],"data_processing_options_state":-1,` + base + `}`, ClassValidation, "data_processing_options_state"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +244,34 @@ func TestMapRefuses(t *testing.T) {
 				t.Error("the message carries customer data")
 			}
 		})
+	}
+}
+
+// appData is a valid app_data member for app events.
+const appData = `"app_data":{"advertiser_tracking_enabled":true,"application_tracking_enabled":false,` +
+	`"extinfo":["a2","com.example.shop","1.0","1.0 (7)","14","Pixel 8","en_US","CET","","1080","2400","2.6","8","128","64","Europe/Berlin"],` +
+	`"installer_package":"com.android.vending"}`
+
+func fieldIndex(name string) int {
+	for i, n := range FieldNames {
+		if n == name {
+			return i
+		}
+	}
+	panic("no field " + name)
+}
+
+func TestMapReportsValuesLeftOut(t *testing.T) {
+	e := decode(t, `{"event_id":"1","event_name":"Lead","event_time":`+nowS+`,"pixel_id":"7","user":{"email":["no-at-sign"," a@x.com "],"phone":"n/a","first_name":"  ","city":"Paris","zip":"1"}}`)
+	ev, err := Map(&e, event.KindCRM, "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ev.Dropped.names(), "em, ph, zp"; got != want {
+		t.Errorf("Dropped = %s, want %s (a blank value is absent, not dropped)", got, want)
+	}
+	if got, want := ev.Fields.names(), "em, ct"; got != want {
+		t.Errorf("Fields = %s, want %s", got, want)
 	}
 }
 

@@ -52,33 +52,27 @@ func isHashed(v string) bool {
 type normalizer func(string) string
 
 // hashAll normalizes and hashes values, dropping those that normalize to
-// nothing and de-duplicating the rest. It returns nil when none is left.
-func hashAll(values []string, norm normalizer) []string {
-	var out []string
+// nothing and de-duplicating the rest. It returns nil when none is left, and
+// whether a value that was not blank was dropped (bad data a producer should
+// hear about).
+func hashAll(values []string, norm normalizer) (out []string, dropped bool) {
 	for _, raw := range values {
 		v := trimJS(raw)
 		if isHashed(v) {
 			out = addHash(out, len(values), strings.ToLower(v))
 		} else if n := norm(v); n != "" {
 			out = addHash(out, len(values), sha256Hex(n))
+		} else if v != "" {
+			dropped = true
 		}
 	}
-	return out
+	return out, dropped
 }
 
 // hashPhones is hashAll for phone numbers, with the event's country (an
 // upper-case ISO 3166-1 alpha-2 code, or "") for numbers in national form.
-func hashPhones(values []string, region string) []string {
-	var out []string
-	for _, raw := range values {
-		v := trimJS(raw)
-		if isHashed(v) {
-			out = addHash(out, len(values), strings.ToLower(v))
-		} else if n := normPhoneIn(v, region); n != "" {
-			out = addHash(out, len(values), sha256Hex(n))
-		}
-	}
-	return out
+func hashPhones(values []string, region string) ([]string, bool) {
+	return hashAll(values, func(v string) string { return normPhoneIn(v, region) })
 }
 
 func addHash(out []string, capacity int, h string) []string {

@@ -62,9 +62,16 @@ func (g *Generator) Next() *kgo.Record {
 		return g.invalid()
 	}
 	var rec *kgo.Record
-	if g.rng.IntN(4) == 0 {
+	switch k := g.rng.IntN(40); {
+	case k < 10:
 		rec = g.crmEvent()
-	} else {
+	case k < 12:
+		rec = g.appEvent()
+	case k < 13:
+		rec = g.messagingEvent()
+	case k < 14:
+		rec = g.storeEvent()
+	default:
 		rec = g.webEvent()
 	}
 	if len(g.recent) < 256 {
@@ -113,15 +120,105 @@ func (g *Generator) webEvent() *kgo.Record {
 		"user":             u,
 	}
 	if name == "Purchase" || name == "AddToCart" || name == "InitiateCheckout" {
-		e["custom"] = map[string]any{
-			"value":        float64(g.rng.IntN(20000)) / 100,
-			"currency":     "USD",
-			"content_ids":  []string{"SKU-" + strconv.Itoa(g.rng.IntN(900))},
-			"content_type": "product",
-			"num_items":    1 + g.rng.IntN(3),
-		}
+		e["custom"] = g.cart()
+	}
+	if g.rng.IntN(4) == 0 {
+		e["referrer_url"] = "https://www.example.org/search?q=boots"
+	}
+	if g.rng.IntN(10) == 0 { // California Limited Data Use
+		e["data_processing_options"] = []string{"LDU"}
+		e["data_processing_options_country"] = 1
+		e["data_processing_options_state"] = 1000
 	}
 	return g.record(g.web, uid, e)
+}
+
+func (g *Generator) cart() map[string]any {
+	sku := "SKU-" + strconv.Itoa(g.rng.IntN(900))
+	n := 1 + g.rng.IntN(3)
+	price := float64(1+g.rng.IntN(20000)) / 100
+	return map[string]any{
+		"value":        price * float64(n),
+		"currency":     "USD",
+		"content_ids":  []string{sku},
+		"contents":     []map[string]any{{"id": sku, "quantity": n, "item_price": price}},
+		"content_type": "product",
+		"num_items":    n,
+	}
+}
+
+// appEvent is an app install or in-app purchase, as a mobile backend sends
+// it to the web topic: app_data with the 16 extinfo values, device ids.
+func (g *Generator) appEvent() *kgo.Record {
+	u, uid := g.person()
+	platform, os, model := "a2", "14", "Pixel 8"
+	if g.rng.IntN(2) == 0 {
+		platform, os, model = "i2", "17.5", "iPhone15,2"
+	}
+	u["madid"] = fmt.Sprintf("%08x-8cf0-11bd-b23e-%012x", g.rng.Uint32(), g.rng.Uint64()&0xffffffffffff)
+	u["anon_id"] = "XZ" + strconv.FormatUint(g.rng.Uint64(), 16)
+	u["client_ip_address"] = fmt.Sprintf("198.51.100.%d", g.rng.IntN(254)+1)
+	name := "ActivateApp"
+	e := map[string]any{
+		"event_id":      fmt.Sprintf("app-%d-%d", g.seq, g.rng.Uint32()),
+		"event_time":    g.eventTime(),
+		"pixel_id":      g.pixels[g.rng.IntN(len(g.pixels))],
+		"action_source": "app",
+		"app_data": map[string]any{
+			"advertiser_tracking_enabled":  g.rng.IntN(3) > 0,
+			"application_tracking_enabled": true,
+			"extinfo": []string{platform, "com.example.shop", "4.2", "4.2 (311)", os, model, "en_US", "PST", "",
+				"1080", "2400", "2.75", "8", "128", "61", "America/Los_Angeles"},
+		},
+		"user": u,
+	}
+	if g.rng.IntN(3) == 0 {
+		name = "Purchase"
+		e["custom"] = g.cart()
+	}
+	e["event_name"] = name
+	return g.record(g.web, uid, e)
+}
+
+// messagingEvent is a sale closed in a click-to-WhatsApp conversation.
+func (g *Generator) messagingEvent() *kgo.Record {
+	u, uid := g.person()
+	u["ctwa_clid"] = "ARA" + strconv.FormatUint(g.rng.Uint64(), 36)
+	e := map[string]any{
+		"event_id":          fmt.Sprintf("msg-%d-%d", g.seq, g.rng.Uint32()),
+		"event_name":        "Purchase",
+		"event_time":        g.eventTime(),
+		"pixel_id":          g.pixels[g.rng.IntN(len(g.pixels))],
+		"action_source":     "business_messaging",
+		"messaging_channel": "whatsapp",
+		"crm_id":            "C-" + uid,
+		"user":              u,
+		"custom":            g.cart(),
+	}
+	return g.record(g.crm, uid, e)
+}
+
+// storeEvent is an in-store sale uploaded weeks later: physical_store
+// events may be up to 62 days old.
+func (g *Generator) storeEvent() *kgo.Record {
+	u, uid := g.person()
+	t := g.now().Add(-time.Duration(8+g.rng.IntN(40)) * 24 * time.Hour)
+	e := map[string]any{
+		"event_id":      fmt.Sprintf("store-%d-%d", g.seq, g.rng.Uint32()),
+		"event_name":    "Purchase",
+		"event_time":    t.Unix(),
+		"pixel_id":      g.pixels[g.rng.IntN(len(g.pixels))],
+		"action_source": "physical_store",
+		"crm_id":        "C-" + uid,
+		"user":          u,
+		"custom":        g.cart(),
+	}
+	if g.rng.IntN(4) == 0 { // a refund refers to the sale it undoes
+		e["event_name"] = "Refund"
+		e["original_event_data"] = map[string]any{"event_name": "Purchase", "event_time": t.Add(-time.Hour).Unix(),
+			"order_id": "O-" + uid}
+	}
+	return g.record(g.crm, uid, e)
 }
 
 func (g *Generator) crmEvent() *kgo.Record {
@@ -137,6 +234,9 @@ func (g *Generator) crmEvent() *kgo.Record {
 	}
 	if g.rng.IntN(3) == 0 {
 		u["lead_id"] = strconv.FormatInt(100000000000000+g.rng.Int64N(899999999999999), 10)
+	}
+	if e["event_name"] == "Purchase" {
+		e["custom"] = g.cart()
 	}
 	return g.record(g.crm, uid, e)
 }
@@ -155,7 +255,7 @@ func (g *Generator) invalid() *kgo.Record {
 	u, uid := g.person()
 	u["client_user_agent"] = userAgents[0]
 	base := map[string]any{
-		"event_id": fmt.Sprintf("bad-%d", g.seq), "event_name": "Purchase", "event_time": g.eventTime(),
+		"event_id": fmt.Sprintf("bad-%d", g.seq), "event_name": "Lead", "event_time": g.eventTime(),
 		"pixel_id": g.pixels[0], "event_source_url": "https://shop.example.com/", "user": u,
 	}
 	switch g.rng.IntN(5) {

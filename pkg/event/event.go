@@ -39,6 +39,13 @@ type Event struct {
 	User   *User   `json:"user"`
 	Custom *Custom `json:"custom"`
 
+	// For other integrations (CAPI.md): app events, business messaging,
+	// value optimization. Passed to Meta as given, after type checks.
+	AppData              *AppData           `json:"app_data"`
+	MessagingChannel     string             `json:"messaging_channel"`
+	OriginalEventData    *OriginalEventData `json:"original_event_data"`
+	CustomerSegmentation map[string]string  `json:"customer_segmentation"`
+
 	// CRM events only.
 	CRMID           string `json:"crm_id"`
 	LeadEventSource string `json:"lead_event_source"`
@@ -66,6 +73,37 @@ type User struct {
 	SubscriptionID  string  `json:"subscription_id"`
 	LeadID          Integer `json:"lead_id"`
 	FBLoginID       Integer `json:"fb_login_id"`
+
+	// Platform ids, sent unhashed: app install ids, Page and Instagram ids,
+	// click-to-WhatsApp click ids.
+	AnonID           string `json:"anon_id"`
+	MADID            string `json:"madid"`
+	PageID           string `json:"page_id"`
+	PageScopedUserID string `json:"page_scoped_user_id"`
+	CTWAClid         string `json:"ctwa_clid"`
+	IGAccountID      string `json:"ig_account_id"`
+	IGSID            string `json:"ig_sid"`
+}
+
+// AppData is app_data, for events of action_source app.
+type AppData struct {
+	AdvertiserTrackingEnabled  *bool    `json:"advertiser_tracking_enabled"`
+	ApplicationTrackingEnabled *bool    `json:"application_tracking_enabled"`
+	Extinfo                    []string `json:"extinfo"`
+	CampaignIDs                string   `json:"campaign_ids"`
+	InstallReferrer            string   `json:"install_referrer"`
+	InstallerPackage           string   `json:"installer_package"`
+	URLSchemes                 []string `json:"url_schemes"`
+	WindowsAttributionID       string   `json:"windows_attribution_id"`
+}
+
+// OriginalEventData names the event a later one refers to (attribution
+// passback, value optimization).
+type OriginalEventData struct {
+	EventName string `json:"event_name"`
+	EventTime Time   `json:"event_time"`
+	OrderID   string `json:"order_id"`
+	EventID   string `json:"event_id"`
 }
 
 // Custom holds the event's custom data.

@@ -133,6 +133,14 @@ func (d *decoder) event(v *fastjson.Value) Event {
 			e.User = d.user(v)
 		case "custom":
 			e.Custom = d.custom(v)
+		case "app_data":
+			e.AppData = d.appData(v)
+		case "messaging_channel":
+			e.MessagingChannel = d.str("messaging_channel", v)
+		case "original_event_data":
+			e.OriginalEventData = d.originalEventData(v)
+		case "customer_segmentation":
+			e.CustomerSegmentation = d.stringMap("customer_segmentation", v)
 		case "crm_id":
 			e.CRMID = d.str("crm_id", v)
 		case "lead_event_source":
@@ -192,6 +200,20 @@ func (d *decoder) user(v *fastjson.Value) *User {
 			u.LeadID = d.integer("user.lead_id", v)
 		case "fb_login_id":
 			u.FBLoginID = d.integer("user.fb_login_id", v)
+		case "anon_id":
+			u.AnonID = d.str("user.anon_id", v)
+		case "madid":
+			u.MADID = d.str("user.madid", v)
+		case "page_id":
+			u.PageID = d.id("user.page_id", v)
+		case "page_scoped_user_id":
+			u.PageScopedUserID = d.id("user.page_scoped_user_id", v)
+		case "ctwa_clid":
+			u.CTWAClid = d.str("user.ctwa_clid", v)
+		case "ig_account_id":
+			u.IGAccountID = d.id("user.ig_account_id", v)
+		case "ig_sid":
+			u.IGSID = d.id("user.ig_sid", v)
 		}
 	})
 	return u
@@ -236,7 +258,7 @@ func (d *decoder) custom(v *fastjson.Value) *Custom {
 		case "delivery_category":
 			c.DeliveryCategory = d.str("custom.delivery_category", v)
 		case "properties":
-			c.Properties = d.properties(v)
+			c.Properties = d.stringMap("custom.properties", v)
 		}
 	})
 	return c
@@ -276,12 +298,72 @@ func (d *decoder) contents(v *fastjson.Value) []Content {
 	return out
 }
 
-func (d *decoder) properties(v *fastjson.Value) map[string]string {
+func (d *decoder) appData(v *fastjson.Value) *AppData {
 	if v.Type() == fastjson.TypeNull {
 		return nil
 	}
 	if v.Type() != fastjson.TypeObject {
-		d.fail("custom.properties", "an object of strings", v)
+		d.fail("app_data", "an object", v)
+		return nil
+	}
+	a := &AppData{}
+	o, _ := v.Object()
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "advertiser_tracking_enabled":
+			a.AdvertiserTrackingEnabled = d.boolPtr("app_data.advertiser_tracking_enabled", v)
+		case "application_tracking_enabled":
+			a.ApplicationTrackingEnabled = d.boolPtr("app_data.application_tracking_enabled", v)
+		case "extinfo":
+			a.Extinfo = d.strArray("app_data.extinfo", v)
+		case "campaign_ids":
+			a.CampaignIDs = d.str("app_data.campaign_ids", v)
+		case "install_referrer":
+			a.InstallReferrer = d.str("app_data.install_referrer", v)
+		case "installer_package":
+			a.InstallerPackage = d.str("app_data.installer_package", v)
+		case "url_schemes":
+			a.URLSchemes = d.strArray("app_data.url_schemes", v)
+		case "windows_attribution_id":
+			a.WindowsAttributionID = d.str("app_data.windows_attribution_id", v)
+		}
+	})
+	return a
+}
+
+func (d *decoder) originalEventData(v *fastjson.Value) *OriginalEventData {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	if v.Type() != fastjson.TypeObject {
+		d.fail("original_event_data", "an object", v)
+		return nil
+	}
+	od := &OriginalEventData{}
+	o, _ := v.Object()
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "event_name":
+			od.EventName = d.str("original_event_data.event_name", v)
+		case "event_time":
+			od.EventTime = d.time("original_event_data.event_time", v)
+		case "order_id":
+			od.OrderID = d.str("original_event_data.order_id", v)
+		case "event_id":
+			od.EventID = d.str("original_event_data.event_id", v)
+		}
+	})
+	return od
+}
+
+// stringMap reads an object whose values are strings (null values are
+// dropped).
+func (d *decoder) stringMap(field string, v *fastjson.Value) map[string]string {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	if v.Type() != fastjson.TypeObject {
+		d.fail(field, "an object of strings", v)
 		return nil
 	}
 	o, _ := v.Object()
@@ -292,7 +374,7 @@ func (d *decoder) properties(v *fastjson.Value) map[string]string {
 			m[string(k)] = string(v.GetStringBytes())
 		case fastjson.TypeNull:
 		default:
-			d.fail("custom.properties values", "a string", v)
+			d.fail(field+" values", "a string", v)
 		}
 	})
 	return m
@@ -348,6 +430,26 @@ func (d *decoder) bool(field string, v *fastjson.Value) bool {
 	}
 	d.fail(field, "a boolean", v)
 	return false
+}
+
+func (d *decoder) boolPtr(field string, v *fastjson.Value) *bool {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	b := d.bool(field, v)
+	return &b
+}
+
+// id reads a platform id given as a string or as an integer (Page and
+// Instagram ids are numeric; producers write them either way).
+func (d *decoder) id(field string, v *fastjson.Value) string {
+	if v.Type() == fastjson.TypeNumber {
+		if n := d.integer(field, v); n != 0 {
+			return strconv.FormatInt(int64(n), 10)
+		}
+		return ""
+	}
+	return d.str(field, v)
 }
 
 func (d *decoder) int64Ptr(field string, v *fastjson.Value) *int64 {

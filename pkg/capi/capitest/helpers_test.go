@@ -76,6 +76,13 @@ func crmEvent(id string) map[string]any {
 	}
 }
 
+// appData is a valid app_data object: both tracking flags and the 16
+// extinfo values.
+func appData() map[string]any {
+	return map[string]any{"advertiser_tracking_enabled": true, "application_tracking_enabled": false,
+		"extinfo": []any{"i2", "com.example", "1.0", "1.0 (7)", "17.5", "iPhone15,2", "en_US", "CET", "", "1179", "2556", "3", "6", "128", "64", "Europe/Berlin"}}
+}
+
 func jsonBody(token string, events ...map[string]any) map[string]any {
 	data := make([]any, len(events))
 	for i, e := range events {

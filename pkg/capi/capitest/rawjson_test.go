@@ -56,7 +56,7 @@ func TestReadsLikeEncodingJSON(t *testing.T) {
 		wantName string
 		wantID   string
 	}{
-		{"escaped key and value", crm(`"event_n\u0061me":"Purch\u0061se","event_id":"a\/b",` + ext), "Purchase", "a/b"},
+		{"escaped key and value", crm(`"event_n\u0061me":"L\u0065ad","event_id":"a\/b",` + ext), "Lead", "a/b"},
 		{"whitespace kept", " {\n\t\"action_source\" : \"system_generated\" ,\"event_time\":1772442000, \"event_name\":\"L\" ,\"user_data\":{ \"external_id\" : [ \"u\" ] } } ", "L", ""},
 		{"invalid UTF-8", crm("\"event_name\":\"L\",\"event_id\":\"e\xff1\"," + ext), "L", "e\uFFFD1"},
 		{"lone surrogates", crm(`"event_name":"\ud800L","event_id":"\udc00\ud800\u0041",` + ext), "\uFFFDL", "\uFFFD\uFFFDA"},

@@ -145,6 +145,33 @@ func TestAcceptedVariants(t *testing.T) {
 			e["user_data"].(map[string]any)["fbc"] = "fb.2.1700000000000.IwAR.x-y"
 			return e
 		}},
+		{"app event with device ids", func() map[string]any {
+			e := crmEvent("x")
+			e["action_source"] = "app"
+			e["app_data"] = appData()
+			e["user_data"] = map[string]any{"madid": "38400000-8cf0-11bd-b23e-10b96e40000d", "anon_id": "XZ1"}
+			return e
+		}},
+		{"messenger and instagram ids", func() map[string]any {
+			e := crmEvent("x")
+			e["action_source"] = "business_messaging"
+			e["messaging_channel"] = "instagram"
+			e["user_data"] = map[string]any{"ig_account_id": "17841400000000001", "ig_sid": "9", "page_id": "1", "page_scoped_user_id": "2"}
+			return e
+		}},
+		{"original event, segmentation, explicit no LDU", func() map[string]any {
+			e := crmEvent("x")
+			e["original_event_data"] = map[string]any{"event_name": "Purchase", "event_time": testNow.Unix() - 60, "order_id": "o"}
+			e["customer_segmentation"] = map[string]any{"priority_segment": "high"}
+			e["data_processing_options"] = []any{}
+			return e
+		}},
+		{"purchase with value and currency in any case", func() map[string]any {
+			e := webEvent("x")
+			e["event_name"] = "Purchase"
+			e["custom_data"] = map[string]any{"value": 0, "currency": "jpy", "contents": []any{map[string]any{"id": "A", "quantity": 1}}}
+			return e
+		}},
 		{"every action_source", nil},
 	}
 	for _, tt := range tests {
@@ -159,6 +186,13 @@ func TestAcceptedVariants(t *testing.T) {
 					e["action_source"] = src
 					e["event_source_url"] = "https://x.example/"
 					e["user_data"] = map[string]any{"em": sha("a@b.c"), "client_user_agent": "UA"}
+					switch src {
+					case "app":
+						e["app_data"] = appData()
+					case "business_messaging":
+						e["messaging_channel"] = "whatsapp"
+						e["user_data"].(map[string]any)["ctwa_clid"] = "ARAk"
+					}
 					events = append(events, e)
 				}
 			}
@@ -232,6 +266,57 @@ func TestEventValidation(t *testing.T) {
 		{name: "currency too long", mutate: func(e map[string]any) { e["custom_data"] = map[string]any{"value": 1, "currency": "EURO"} }},
 		{name: "currency numeric code", mutate: func(e map[string]any) { e["custom_data"] = map[string]any{"value": 1, "currency": 978} }},
 		{name: "currency with digits", mutate: func(e map[string]any) { e["custom_data"] = map[string]any{"value": 1, "currency": "E1R"} }},
+		{name: "currency not in ISO 4217", mutate: func(e map[string]any) { e["custom_data"] = map[string]any{"value": 1, "currency": "ABC"} }},
+		{name: "purchase without currency", mutate: func(e map[string]any) {
+			e["event_name"] = "Purchase"
+			e["custom_data"] = map[string]any{"value": 1}
+		}},
+		{name: "purchase without custom_data", mutate: func(e map[string]any) {
+			e["event_name"] = "Purchase"
+			delete(e, "custom_data")
+		}},
+		{name: "num_items as string", mutate: func(e map[string]any) {
+			e["custom_data"] = map[string]any{"value": 1, "currency": "EUR", "num_items": "2"}
+		}},
+		{name: "contents not objects", mutate: func(e map[string]any) {
+			e["custom_data"] = map[string]any{"value": 1, "currency": "EUR", "contents": []any{"A"}}
+		}},
+		{name: "content without id", mutate: func(e map[string]any) {
+			e["custom_data"] = map[string]any{"value": 1, "currency": "EUR", "contents": []any{map[string]any{"quantity": 1}}}
+		}},
+		{name: "data_processing_options other than LDU", mutate: func(e map[string]any) { e["data_processing_options"] = []any{"GDPR"} }},
+		{name: "data_processing_options as a string", mutate: func(e map[string]any) { e["data_processing_options"] = "LDU" }},
+		{name: "app event without app_data", base: crmEvent, mutate: func(e map[string]any) { e["action_source"] = "app" }},
+		{name: "app_data without tracking flags", base: crmEvent, mutate: func(e map[string]any) {
+			e["action_source"] = "app"
+			ad := appData()
+			delete(ad, "application_tracking_enabled")
+			e["app_data"] = ad
+		}},
+		{name: "extinfo of 15 values", base: crmEvent, mutate: func(e map[string]any) {
+			e["action_source"] = "app"
+			ad := appData()
+			ad["extinfo"] = ad["extinfo"].([]any)[1:]
+			e["app_data"] = ad
+		}},
+		{name: "extinfo of another version", base: crmEvent, mutate: func(e map[string]any) {
+			e["action_source"] = "app"
+			ad := appData()
+			ad["extinfo"].([]any)[0] = "x9"
+			e["app_data"] = ad
+		}},
+		{name: "business messaging without channel", base: crmEvent, mutate: func(e map[string]any) { e["action_source"] = "business_messaging" }},
+		{name: "unknown messaging channel", base: crmEvent, mutate: func(e map[string]any) {
+			e["action_source"] = "business_messaging"
+			e["messaging_channel"] = "sms"
+		}},
+		{name: "whatsapp without ctwa_clid", base: crmEvent, subcode: subcodeInvalidUserData, field: "ctwa_clid", mutate: func(e map[string]any) {
+			e["action_source"] = "business_messaging"
+			e["messaging_channel"] = "whatsapp"
+		}},
+		{name: "page_id as number", subcode: subcodeInvalidUserData, field: "page_id", mutate: func(e map[string]any) { ud(e)["page_id"] = 1 }},
+		{name: "original_event_data without time", mutate: func(e map[string]any) { e["original_event_data"] = map[string]any{"event_name": "Purchase"} }},
+		{name: "customer_segmentation not an object", mutate: func(e map[string]any) { e["customer_segmentation"] = "high" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

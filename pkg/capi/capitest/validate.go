@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/freight-relay/freight/pkg/capi/iso4217"
 )
 
 const (
@@ -183,7 +185,16 @@ var actionSources = map[string]bool{
 // hashedKeys must be SHA-256 hex; externalID may be anything; plainKeys are strings.
 var (
 	hashedKeys = []string{"em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country"}
-	plainKeys  = []string{"client_ip_address", "client_user_agent", "fbc", "fbp"}
+	plainKeys  = []string{"client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id",
+		"anon_id", "madid", "page_id", "page_scoped_user_id", "ctwa_clid", "ig_account_id", "ig_sid"}
+
+	// messagingIDs: the user_data keys a business messaging event of each
+	// channel must carry.
+	messagingIDs = map[string][]string{
+		"whatsapp":  {"ctwa_clid"},
+		"messenger": {"page_id", "page_scoped_user_id"},
+		"instagram": {"ig_account_id", "ig_sid"},
+	}
 
 	// insufficientSets: user_data made only of keys from one of these sets
 	// is refused as insufficient customer information (100/2804050).
@@ -207,6 +218,7 @@ type eventInfo struct {
 type eventFields struct {
 	name, time, source, id, sourceURL, referrerURL          rawValue
 	optOut, dpo, dpoCountry, dpoState, userData, customData rawValue
+	channel, appData, original, segmentation                rawValue
 }
 
 func readEventFields(v rawValue) eventFields {
@@ -240,6 +252,14 @@ func readEventFields(v rawValue) eventFields {
 			f.userData = val
 		case "custom_data":
 			f.customData = val
+		case "messaging_channel":
+			f.channel = val
+		case "app_data":
+			f.appData = val
+		case "original_event_data":
+			f.original = val
+		case "customer_segmentation":
+			f.segmentation = val
 		}
 	}
 	return f
@@ -316,18 +336,96 @@ func validateEvent(v rawValue, nowUnix int64) (eventInfo, *graphError) {
 	if e := validateUserData(ev.userData, website); e != nil {
 		return info, e
 	}
-	if e := validateCustomData(ev.customData); e != nil {
+	if e := validateCustomData(ev.customData, info.name); e != nil {
+		return info, e
+	}
+	if e := validateIntegrations(ev, string(source)); e != nil {
 		return info, e
 	}
 	return info, nil
+}
+
+// validateIntegrations checks the fields of app events, business messaging
+// and value optimization.
+func validateIntegrations(ev eventFields, source string) *graphError {
+	if ev.appData == nil && source == "app" {
+		return invalid("The parameter app_data is required for app events")
+	}
+	if ev.appData != nil {
+		if !ev.appData.isObject() {
+			return invalid("param app_data must be an object")
+		}
+		var buf [16]member
+		ad := ev.appData.fields(buf[:])
+		for _, k := range []string{"advertiser_tracking_enabled", "application_tracking_enabled"} {
+			if v := ad.get(k); v == nil || !v.isBool() {
+				return invalid("param app_data.%s is required and must be a boolean", k)
+			}
+		}
+		ext := ad.get("extinfo")
+		if ext == nil || !isStringList(ext, true) || !ext.isArray() || len(slices.Collect(ext.elements())) != 16 {
+			return invalid("param app_data.extinfo must be an array of the 16 extended device information values")
+		}
+		for first := range listStrings(ext) {
+			if string(first) != "a2" && string(first) != "i2" {
+				return invalid("param app_data.extinfo must start with the version a2 or i2")
+			}
+			break
+		}
+	}
+
+	if ev.channel == nil && source == "business_messaging" {
+		return invalid("The parameter messaging_channel is required for business messaging events")
+	}
+	if ev.channel != nil {
+		ch, _ := ev.channel.text()
+		ids, ok := messagingIDs[string(ch)]
+		if !ev.channel.isString() || !ok {
+			return invalid("param messaging_channel must be one of whatsapp, messenger, instagram")
+		}
+		if source == "business_messaging" {
+			var buf [32]member
+			ud := ev.userData.fields(buf[:])
+			for _, id := range ids {
+				if ud.get(id) == nil {
+					return errUserData(id, "is required for business messaging events of this channel")
+				}
+			}
+		}
+	}
+
+	if ev.original != nil {
+		if !ev.original.isObject() {
+			return invalid("param original_event_data must be an object")
+		}
+		var buf [8]member
+		od := ev.original.fields(buf[:])
+		if name, ok := od.get("event_name").text(); !ok || len(bytes.TrimSpace(name)) == 0 {
+			return invalid("param original_event_data.event_name is required")
+		}
+		if _, ok := od.get("event_time").integer(); !ok {
+			return invalid("param original_event_data.event_time is required and must be an integer")
+		}
+	}
+	if ev.segmentation != nil && !ev.segmentation.isObject() {
+		return invalid("param customer_segmentation must be an object")
+	}
+	return nil
 }
 
 func validateOptional(ev eventFields) *graphError {
 	if ev.optOut != nil && !ev.optOut.isBool() {
 		return invalid("param opt_out must be a boolean")
 	}
-	if ev.dpo != nil && !isStringList(ev.dpo, false) {
+	if ev.dpo != nil && (!ev.dpo.isArray() || !isStringList(ev.dpo, false)) {
 		return invalid("param data_processing_options must be an array of strings")
+	}
+	if ev.dpo != nil {
+		for o := range listStrings(ev.dpo) {
+			if string(o) != "LDU" {
+				return invalid("param data_processing_options may only contain LDU")
+			}
+		}
 	}
 	if ev.dpoCountry != nil {
 		if _, ok := ev.dpoCountry.integer(); !ok {
@@ -406,8 +504,11 @@ func validateUserData(v rawValue, website bool) *graphError {
 	return nil
 }
 
-func validateCustomData(v rawValue) *graphError {
+func validateCustomData(v rawValue, eventName string) *graphError {
 	if v == nil {
+		if eventName == "Purchase" {
+			return invalid("The parameters custom_data.value and custom_data.currency are required for Purchase events")
+		}
 		return nil
 	}
 	if !v.isObject() {
@@ -415,12 +516,35 @@ func validateCustomData(v rawValue) *graphError {
 	}
 	var buf [16]member
 	cd := v.fields(buf[:])
+	if eventName == "Purchase" && (cd.get("value") == nil || cd.get("currency") == nil) {
+		return invalid("The parameters custom_data.value and custom_data.currency are required for Purchase events")
+	}
 	if v := cd.get("value"); v != nil && !v.isNumber() {
 		return invalid("param custom_data.value must be a number")
 	}
 	if v := cd.get("currency"); v != nil {
-		if s, ok := v.text(); !ok || !isCurrency(s) {
-			return invalid("param custom_data.currency must be a 3-letter ISO 4217 currency code")
+		if s, ok := v.text(); !ok || !iso4217.Valid(string(s)) {
+			return invalid("param custom_data.currency must be an ISO 4217 currency code")
+		}
+	}
+	for _, k := range []string{"num_items", "predicted_ltv"} {
+		if v := cd.get(k); v != nil && !v.isNumber() {
+			return invalid("param custom_data.%s must be a number", k)
+		}
+	}
+	if v := cd.get("contents"); v != nil {
+		if !v.isArray() {
+			return invalid("param custom_data.contents must be an array of objects")
+		}
+		for c := range v.elements() {
+			if !c.isObject() {
+				return invalid("param custom_data.contents must be an array of objects")
+			}
+			var buf [8]member
+			cf := c.fields(buf[:])
+			if id, ok := cf.get("id").text(); !ok || len(id) == 0 {
+				return invalid("param custom_data.contents[].id is required")
+			}
 		}
 	}
 	return nil
@@ -490,17 +614,4 @@ func isFBC(s []byte) bool {
 	}
 	fbclid := rest[digits+1:]
 	return len(fbclid) > 0 && bytes.IndexByte(fbclid, '\n') < 0 // what . matches
-}
-
-func isCurrency(s []byte) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for _, c := range s {
-		c |= 0x20 // ASCII lowercase
-		if c < 'a' || c > 'z' {
-			return false
-		}
-	}
-	return true
 }
