@@ -73,9 +73,24 @@ type Topic struct {
 	DefaultPixelID string `yaml:"default_pixel_id"`
 }
 
-// SchemaRegistry is needed by topics of format confluent-avro.
+// SchemaRegistry is where topics of format confluent-avro find the writer schemas
+// of their records (a registry speaking Confluent's REST API).
 type SchemaRegistry struct {
+	// URL is http:// or https://, without credentials in it.
 	URL string `yaml:"url"`
+	// Username and PasswordEnv enable HTTP basic auth (on Confluent Cloud: the API
+	// key, and the environment variable holding its secret).
+	Username    string      `yaml:"username"`
+	PasswordEnv string      `yaml:"password_env"`
+	TLS         RegistryTLS `yaml:"tls"`
+}
+
+// RegistryTLS configures TLS to an https schema registry: a CA to trust instead of
+// the system's, and a client certificate.
+type RegistryTLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // TLS configures TLS to the brokers.

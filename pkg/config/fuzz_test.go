@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 		"",
 		"kafka:\n  topcs: []\n",
 		"kafka:\n  topics:\n    - {name: a, kind: web, format: confluent-avro}\n",
+		"kafka:\n  topics:\n    - {name: a, kind: crm, format: confluent-avro}\n  schema_registry: {url: 'https://r:8081', username: u, password_env: P, tls: {ca_file: /ca}}\n",
 		"batch: {max_events: abc}\n",
 		"capi:\n  pixels:\n    - &p {id: '1', access_token_env: T}\n    - *p\n",
 		"kafka: &k\n  tls: *k\n",

@@ -163,6 +163,28 @@ kafka:
 	}
 }
 
+func TestParseSchemaRegistry(t *testing.T) {
+	doc := `
+kafka:
+  topics:
+    - {name: orders, kind: crm, format: confluent-avro}
+  schema_registry:
+    url: https://registry.example:8081
+    username: freight
+    password_env: SCHEMA_REGISTRY_PASSWORD
+    tls: {ca_file: /tls/ca.pem, cert_file: /tls/client.pem, key_file: /tls/client.key}
+`
+	cfg, err := parse([]byte(doc), noEnv)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	want := SchemaRegistry{URL: "https://registry.example:8081", Username: "freight", PasswordEnv: "SCHEMA_REGISTRY_PASSWORD",
+		TLS: RegistryTLS{CAFile: "/tls/ca.pem", CertFile: "/tls/client.pem", KeyFile: "/tls/client.key"}}
+	if cfg.Kafka.SchemaRegistry != want {
+		t.Errorf("schema_registry = %+v, want %+v", cfg.Kafka.SchemaRegistry, want)
+	}
+}
+
 func TestParseDecodeProblems(t *testing.T) {
 	tests := []struct {
 		name string
@@ -177,6 +199,8 @@ func TestParseDecodeProblems(t *testing.T) {
 			[]Problem{{"kafka.tls.enable", "unknown key"}}},
 		{"unknown key in a topic", "kafka:\n  topics:\n    - name: a\n      kind: web\n      formt: json\n",
 			[]Problem{{"kafka.topics[0].formt", "unknown key"}}},
+		{"unknown key in the schema registry's tls", "kafka:\n  schema_registry:\n    tls: {ca: /ca.pem}\n",
+			[]Problem{{"kafka.schema_registry.tls.ca", "unknown key"}}},
 		{"unknown key in a pixel", "capi:\n  pixels:\n    - {id: '1', access_token_env: T}\n    - {id: '2', token: x}\n",
 			[]Problem{
 				{"capi.pixels[1].token", "unknown key"},

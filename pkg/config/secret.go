@@ -145,8 +145,9 @@ func (ts *TokenSource) fromFile() (Secret, error) {
 }
 
 // ResolveSecrets checks that every secret the configuration names can be had now:
-// each pixel's token, the app secret when capi.app_secret_env is set, and the SASL
-// password when kafka.sasl.mechanism is set. It returns a *ValidationError with a
+// each pixel's token, the app secret when capi.app_secret_env is set, the SASL
+// password when kafka.sasl.mechanism is set, and the schema registry's password when
+// kafka.schema_registry.password_env is set. It returns a *ValidationError with a
 // problem per secret that cannot, naming the key and the variable or file, or nil.
 // lookupEnv reads environment variables; nil means os.LookupEnv.
 func (c Config) ResolveSecrets(lookupEnv func(string) (string, bool)) error {
@@ -171,6 +172,11 @@ func (c Config) ResolveSecrets(lookupEnv func(string) (string, bool)) error {
 	if name := c.Kafka.SASL.PasswordEnv; c.Kafka.SASL.Mechanism != "" && name != "" {
 		if _, err := LookupSecret(name, lookupEnv); err != nil {
 			ps.add("kafka.sasl.password_env", "%v", err)
+		}
+	}
+	if name := c.Kafka.SchemaRegistry.PasswordEnv; name != "" {
+		if _, err := LookupSecret(name, lookupEnv); err != nil {
+			ps.add("kafka.schema_registry.password_env", "%v", err)
 		}
 	}
 	return ps.err()

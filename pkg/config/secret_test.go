@@ -246,6 +246,12 @@ func TestResolveSecrets(t *testing.T) {
 			c.Kafka.SASL = SASL{Mechanism: SASLScramSHA512, Username: "u", PasswordEnv: "KAFKA_PW"}
 		}, nil, []Problem{{"kafka.sasl.password_env", "environment variable KAFKA_PW is not set"}}},
 		{"sasl off: password not needed", func(c *Config) { c.Kafka.SASL.PasswordEnv = "KAFKA_PW" }, nil, nil},
+		{"schema registry password", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "http://registry:8081", Username: "key", PasswordEnv: "SR_PW"}
+		}, map[string]string{"SR_PW": token}, nil},
+		{"schema registry password missing", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "http://registry:8081", Username: "key", PasswordEnv: "SR_PW"}
+		}, nil, []Problem{{"kafka.schema_registry.password_env", "environment variable SR_PW is not set"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

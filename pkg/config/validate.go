@@ -152,14 +152,7 @@ func (ps *problems) kafka(k Kafka, pixels []Pixel) {
 			ps.add(key+".default_pixel_id", "pixel %q is not in capi.pixels", t.DefaultPixelID)
 		}
 	}
-	switch {
-	case k.SchemaRegistry.URL != "":
-		if !httpURL(k.SchemaRegistry.URL) {
-			ps.add("kafka.schema_registry.url", "must be an absolute http or https URL")
-		}
-	case avroTopic != "":
-		ps.add("kafka.schema_registry.url", "must be set: %s has format confluent-avro", avroTopic)
-	}
+	ps.schemaRegistry(k.SchemaRegistry, avroTopic)
 
 	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
 		if k.TLS.CertFile == "" {
@@ -179,6 +172,41 @@ func (ps *problems) kafka(k Kafka, pixels []Pixel) {
 			SASLPlain, SASLScramSHA256, SASLScramSHA512, k.SASL.Mechanism)
 	}
 	ps.envName("kafka.sasl.password_env", k.SASL.PasswordEnv)
+}
+
+// schemaRegistry checks kafka.schema_registry; avroTopic names the first topic of
+// format confluent-avro, if any. Messages never repeat the URL.
+func (ps *problems) schemaRegistry(sr SchemaRegistry, avroTopic string) {
+	const key = "kafka.schema_registry"
+	u, err := url.Parse(sr.URL)
+	switch {
+	case sr.URL == "":
+		if avroTopic != "" {
+			ps.add(key+".url", "must be set: %s has format confluent-avro", avroTopic)
+		}
+	case !httpURL(sr.URL):
+		ps.add(key+".url", "must be an absolute http or https URL")
+	case err == nil && u.User != nil:
+		ps.add(key+".url", "must not carry credentials: set %s.username and %s.password_env", key, key)
+	}
+	if (sr.Username == "") != (sr.PasswordEnv == "") {
+		if sr.Username == "" {
+			ps.add(key+".username", "must be set with %s.password_env", key)
+		} else {
+			ps.add(key+".password_env", "must be set with %s.username", key)
+		}
+	}
+	ps.envName(key+".password_env", sr.PasswordEnv)
+	if (sr.TLS.CertFile == "") != (sr.TLS.KeyFile == "") {
+		if sr.TLS.CertFile == "" {
+			ps.add(key+".tls.cert_file", "must be set with %s.tls.key_file", key)
+		} else {
+			ps.add(key+".tls.key_file", "must be set with %s.tls.cert_file", key)
+		}
+	}
+	if sr.TLS != (RegistryTLS{}) && httpURL(sr.URL) && u.Scheme != "https" {
+		ps.add(key+".tls", "needs an https URL in %s.url", key)
+	}
 }
 
 func (ps *problems) redis(r Redis) {

@@ -55,6 +55,31 @@ func TestValidate(t *testing.T) {
 			c.Kafka.SchemaRegistry.URL = "http://registry:8081"
 		}, nil},
 		{"registry not http", func(c *Config) { c.Kafka.SchemaRegistry.URL = "registry:8081" }, []string{"kafka.schema_registry.url"}},
+		{"registry url with credentials", func(c *Config) { c.Kafka.SchemaRegistry.URL = "https://key:hunter2@registry:8081" },
+			[]string{"kafka.schema_registry.url"}},
+		{"registry basic auth and TLS", func(c *Config) {
+			c.Kafka.Topics[1].Format = FormatConfluentAvro
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "https://registry:8081", Username: "key", PasswordEnv: "SR_SECRET",
+				TLS: RegistryTLS{CAFile: "/tls/ca", CertFile: "/tls/crt", KeyFile: "/tls/key"}}
+		}, nil},
+		{"registry username without password", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "http://registry:8081", Username: "key"}
+		}, []string{"kafka.schema_registry.password_env"}},
+		{"registry password without username", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "http://registry:8081", PasswordEnv: "SR_SECRET"}
+		}, []string{"kafka.schema_registry.username"}},
+		{"registry password_env not a name", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "http://registry:8081", Username: "key", PasswordEnv: "sr-secret pasted"}
+		}, []string{"kafka.schema_registry.password_env"}},
+		{"registry tls cert without key", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "https://registry:8081", TLS: RegistryTLS{CertFile: "/tls/crt"}}
+		}, []string{"kafka.schema_registry.tls.key_file"}},
+		{"registry tls key without cert", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "https://registry:8081", TLS: RegistryTLS{KeyFile: "/tls/key"}}
+		}, []string{"kafka.schema_registry.tls.cert_file"}},
+		{"registry tls over http", func(c *Config) {
+			c.Kafka.SchemaRegistry = SchemaRegistry{URL: "http://registry:8081", TLS: RegistryTLS{CAFile: "/tls/ca"}}
+		}, []string{"kafka.schema_registry.tls"}},
 		{"default pixel not configured", func(c *Config) { c.Kafka.Topics[0].DefaultPixelID = "42" }, []string{"kafka.topics[0].default_pixel_id"}},
 		{"default pixel configured", func(c *Config) {
 			c.CAPI.Pixels = []Pixel{pixel}
@@ -190,9 +215,10 @@ func TestValidateDoesNotRepeatSecrets(t *testing.T) {
 	cfg.Redis.URL = "redis://:hunter2@h:6379/%zz"
 	cfg.CAPI.Pixels = []Pixel{{ID: "1", AccessTokenEnv: "EAAB-hunter2"}}
 	cfg.CAPI.AppSecretEnv = "hunter2 secret"
+	cfg.Kafka.SchemaRegistry = SchemaRegistry{URL: "https://key:hunter2@registry:8081", Username: "key", PasswordEnv: "hunter2 x"}
 	err := cfg.Validate()
-	if n := len(problemsOf(t, err)); n != 3 {
-		t.Errorf("got %d problems, want 3:\n%v", n, err)
+	if n := len(problemsOf(t, err)); n != 5 {
+		t.Errorf("got %d problems, want 5:\n%v", n, err)
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error repeats a secret:\n%v", err)

@@ -1,5 +1,7 @@
 // Package event defines the raw web and CRM events that producers write to
-// Kafka, and decodes them from record values.
+// Kafka, and decodes them from record values: JSON (json.go), bare Avro and
+// Confluent Avro with writer schemas from a schema registry (avro.go,
+// avro_confluent.go; the schemas are in the schemas directory).
 //
 // It checks syntax and types only: a value that is not a well-formed event
 // is a decode error. Whether a decoded event has what Meta needs (required
@@ -173,7 +175,27 @@ func (e *DecodeError) Error() string {
 	return fmt.Sprintf("not a valid %s event: %s", e.Format, e.Reason)
 }
 
-// Decoder turns a record value into an event.
+// UnavailableError is returned by a decoder that could not decode a record
+// because a service it needs, the schema registry, did not answer (refused
+// the connection, timed out, answered 5xx, refused our credentials). The
+// record may be perfectly good: the caller waits and tries again instead of
+// dead-lettering it.
+type UnavailableError struct {
+	Service  string // what did not answer, e.g. "schema registry"
+	SchemaID int    // the schema id that was being looked up
+	Reason   string // what went wrong, short; never the record's content
+	Err      error  // the cause
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%s unavailable (schema id %d): %s", e.Service, e.SchemaID, e.Reason)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Decoder turns a record value into an event. An error is a *DecodeError
+// (the record can never be decoded: dead-letter it) or an *UnavailableError
+// (try again later).
 type Decoder interface {
 	Decode(value []byte) (Event, error)
 }
