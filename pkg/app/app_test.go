@@ -27,6 +27,12 @@ func TestRedisClientURLs(t *testing.T) {
 			addrs: []string{"h1:6379", "h2:6379"}, user: "app", tls: true},
 		{name: "unknown scheme", url: "http://s3cret@h:1", wantErr: true},
 		{name: "cluster URL that does not parse", url: "redis-cluster://app:s3cret@h1:6379%zz", wantErr: true},
+		// url.Parse's errors quote the whole URL, password included.
+		{name: "bad port", url: "redis://app:s3cret@127.0.0.1:notaport/0", wantErr: true},
+		{name: "bad escape", url: "rediss://app:s3cret@h%zz:6380/0", wantErr: true},
+		{name: "bad escape in the password", url: "redis://app:s3cret%zz@h:6379/0", wantErr: true},
+		{name: "unknown option", url: "redis://app:s3cret@h:6379/0?tls=true", wantErr: true},
+		{name: "unknown cluster option", url: "redis-cluster://app:s3cret@h1:6379?db=2", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +62,10 @@ func TestRedisClientURLs(t *testing.T) {
 					(o.TLSConfig != nil) != tt.tls {
 					t.Errorf("got addrs %v user %q tls %v", o.Addrs, o.Username, o.TLSConfig != nil)
 				}
+				// Each node is verified against its own name, not the first seed's.
+				if o.TLSConfig != nil && o.TLSConfig.ServerName != "" {
+					t.Errorf("cluster TLS ServerName %q, want none", o.TLSConfig.ServerName)
+				}
 			}
 		})
 	}
@@ -78,14 +88,33 @@ func TestKafkaOptsNeedsTheSASLPassword(t *testing.T) {
 	}
 }
 
-func TestAvroTopicsAreRefusedNamingTheKey(t *testing.T) {
+// Avro topics build (nothing connects before Run); the schema registry's
+// password is resolved like the SASL one, and its error metric registered.
+func TestAvroTopicFormats(t *testing.T) {
 	cfg := config.Default()
-	cfg.Kafka.Topics[1].Format = config.FormatAvro
+	cfg.Kafka.Topics[0].Format = config.FormatAvro
+	cfg.Kafka.Topics[1].Format = config.FormatConfluentAvro
+	cfg.Kafka.SchemaRegistry = config.SchemaRegistry{URL: "http://127.0.0.1:1", Username: "freight", PasswordEnv: "SR_PASSWORD"}
 	cfg.Redis.URL = "redis://127.0.0.1:1/0"
 	cfg.Dedup.ClaimLease = time.Second
-	_, err := New(cfg, Options{})
-	ve, ok := err.(*config.ValidationError)
-	if !ok || len(ve.Problems) != 1 || ve.Problems[0].Key != "kafka.topics[1].format" {
-		t.Fatalf("err = %v, want a problem on kafka.topics[1].format", err)
+	noEnv := func(string) (string, bool) { return "", false }
+	if _, err := New(cfg, Options{LookupEnv: noEnv}); err == nil || !strings.Contains(err.Error(), "kafka.schema_registry.password_env") {
+		t.Fatalf("err = %v, want one naming kafka.schema_registry.password_env", err)
+	}
+	a, err := New(cfg, Options{LookupEnv: func(k string) (string, bool) { return "s3cret", k == "SR_PASSWORD" }})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer a.redis.Close()
+	mfs, err := a.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		found = found || mf.GetName() == "freight_schema_registry_errors_total"
+	}
+	if !found {
+		t.Error("freight_schema_registry_errors_total is not registered")
 	}
 }
