@@ -1,10 +1,12 @@
 # freight: common tasks. `make test` is what CI runs (.ci/run).
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKGS    := ./...
 
-.PHONY: build dev test test-short redis vet lint fmt fuzz bench bench-units clean
+.PHONY: build dev test test-short redis vet lint fmt fuzz bench bench-isolation bench-units clean \
+	image up down integration-docker integration-compose check-deploy
 
 build: ## static binary in bin/freight
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/freight ./cmd/freight
@@ -34,6 +36,8 @@ fmt:
 FUZZTIME ?= 30s
 fuzz: ## each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzJSONDecode$$' -fuzztime $(FUZZTIME) ./pkg/event/
+	go test -run '^$$' -fuzz '^FuzzAvroDecode$$' -fuzztime $(FUZZTIME) ./pkg/event/
+	go test -run '^$$' -fuzz '^FuzzConfluentDecode$$' -fuzztime $(FUZZTIME) ./pkg/event/
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./pkg/config/
 	go test -run '^$$' -fuzz '^FuzzParseFaults$$' -fuzztime $(FUZZTIME) ./pkg/capi/capitest/
 	go test -run '^$$' -fuzz '^FuzzParseJSONBody$$' -fuzztime $(FUZZTIME) ./pkg/capi/capitest/
@@ -45,8 +49,36 @@ EVENTS ?= 300000
 bench: redis ## end-to-end: relay vs a bare consumer and Redis SET NX, same machine, same run
 	go run ./integration/bench -events $(EVENTS)
 
+bench-isolation: redis ## ten pixels, then one refused by Meta: the nine others' throughput with parking
+	go run ./integration/bench -isolation -events $(EVENTS)
+
 bench-units: ## micro-benchmarks of the hot path
 	go test -run '^$$' -bench . -benchmem ./pkg/event/ ./pkg/capi/ ./pkg/batch/ ./pkg/offsets/ ./pkg/dedup/
 
 clean:
 	rm -rf bin
+
+# Deployment (deploy/README.md). image, up, down and the integration targets
+# need a Docker engine; check-deploy runs anywhere.
+
+IMAGE ?= freight:dev
+image: ## the container image (deploy/Dockerfile), version and commit stamped
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+up: ## the docker-compose stack, built and healthy
+	FREIGHT_VERSION=$(VERSION) FREIGHT_COMMIT=$(COMMIT) docker compose up -d --wait --build
+
+down: ## stop the docker-compose stack and drop its data
+	docker compose down -v
+
+integration-docker: ## the docker-tagged integration tests in containers (testcontainers-go); they skip without a Docker engine
+	go test -tags docker -race -count=1 -timeout 20m -v ./integration/docker/
+
+integration-compose: ## the same tests against the running `make up` stack, plus checks of its services
+	FREIGHT_IT_KAFKA_BROKERS=127.0.0.1:9092 FREIGHT_IT_REDIS_URL=redis://127.0.0.1:6379/15 FREIGHT_IT_COMPOSE=1 \
+		go test -tags docker -race -count=1 -timeout 20m -v ./integration/docker/
+
+check-deploy: ## the deployment material: structure tests, the docker-tagged tests compile, promtool on the alert rules
+	go test -count=1 ./deploy/...
+	go vet -tags docker ./integration/...
+	@bash deploy/prometheus/check.sh

@@ -293,7 +293,7 @@ func (e *env) deadLetters() map[string]*kgo.Record {
 func (e *env) waitCaughtUp(cfg config.Config) {
 	e.t.Helper()
 	kafkatest.Eventually(e.t, wait, "the group to commit every input record", func() bool {
-		return e.kafka.CaughtUp(cfg.Kafka.Group, webT, crmT)
+		return e.kafka.CaughtUp(cfg.Kafka.Group, webT, crmT, parkT)
 	})
 }
 
@@ -308,10 +308,13 @@ func (e *env) assertOnce(pixel string, ids ...string) {
 }
 
 // privateRedis runs a redis-server of this test's own, which the test can
-// stop and start again on the same port.
+// stop (kill -9) and start again on the same port, with its data: every
+// write is fsynced to its append-only file, as a production Redis that
+// restarts keeps what it had.
 type privateRedis struct {
 	t    *testing.T
 	port int
+	dir  string
 	cmd  *exec.Cmd
 }
 
@@ -326,7 +329,7 @@ func newPrivateRedis(t *testing.T) *privateRedis {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	r := &privateRedis{t: t, port: port}
+	r := &privateRedis{t: t, port: port, dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -337,7 +340,7 @@ func (r *privateRedis) url() string { return "redis://127.0.0.1:" + strconv.Itoa
 func (r *privateRedis) start() {
 	r.t.Helper()
 	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", r.dir)
 	r.cmd.Stdout, r.cmd.Stderr = io.Discard, io.Discard
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)

@@ -30,7 +30,11 @@ func TestDeliversAndCommitsWhileRunning(t *testing.T) {
 		if i%2 == 1 {
 			px = pixelB
 		}
-		recs = append(recs, webEvent(id, px).record(webT, int32(i%3)))
+		w := webEvent(id, px)
+		if i%3 == 0 { // a phone with no digits: left out and counted
+			w["user"].(map[string]any)["phone"] = "unknown"
+		}
+		recs = append(recs, w.record(webT, int32(i%3)))
 	}
 	e.kafka.Produce(recs...)
 	e.waitCaughtUp(cfg)
@@ -49,6 +53,12 @@ func TestDeliversAndCommitsWhileRunning(t *testing.T) {
 	}
 	if got := in.counter("freight_user_data_field_events_total", "pixel", pixelA, "field", "em"); got != 30 {
 		t.Errorf("em field count for pixel A = %v, want 30", got)
+	}
+	if got := in.counter("freight_user_data_values_dropped_total", "pixel", pixelA, "field", "ph"); got != 10 {
+		t.Errorf("dropped phones for pixel A = %v, want 10", got)
+	}
+	if got := in.counter("freight_user_data_field_events_total", "pixel", pixelA, "field", "ph"); got != 0 {
+		t.Errorf("%v events of pixel A were sent with a phone that has no digits", got)
 	}
 	if got := e.meta.Requests().TokenInURL; got != 0 {
 		t.Errorf("%d requests carried the token in the URL", got)

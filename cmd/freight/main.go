@@ -24,7 +24,12 @@ const (
 	exitConfig = 2
 )
 
-var version = "dev" // stamped by the build
+// Stamped by the build: -ldflags "-X main.version=... -X main.commit=..."
+// (the Makefile and deploy/Dockerfile).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 func main() {
 	// Signals become a context here and nowhere else. A second signal kills
@@ -47,6 +52,11 @@ usage:
   freight sandbox [--listen ADDR] [--faults SPEC] [-c FILE]
                                     serve the Conversions API stand-in (default 127.0.0.1:8085)
   freight config validate -c FILE   check a configuration, exit 0 or 2
+  freight dlq inspect -c FILE [--since T] [--until T] [--group-by class,pixel,code] [--json]
+                                    count the dead letters by cause, with the newest example of each
+  freight dlq replay -c FILE [--class C]... [--pixel P]... [--code N]... [--since T] [--until T]
+                     [--limit N] [--rate N] [--dry-run] [--to-topic T]
+                                    put dead letters back on their source topic, resumably
   freight --version
 
 every command takes --log-level debug|info|warn|error and --log-format json|text
@@ -66,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "validate" {
 			fmt.Fprintln(stderr, "usage: freight config validate -c FILE")
@@ -73,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return cmdValidate(args[2:], stdout, stderr)
 	case "--version", "-version", "version":
-		fmt.Fprintln(stdout, "freight", version)
+		fmt.Fprintln(stdout, "freight", version, "commit", commit)
 		return exitOK
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)

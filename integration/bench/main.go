@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -34,9 +35,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/freight-relay/freight/pkg/capi"
 	"github.com/freight-relay/freight/pkg/capi/capitest"
 	"github.com/freight-relay/freight/pkg/config"
 	"github.com/freight-relay/freight/pkg/devstack"
+	"github.com/freight-relay/freight/pkg/identity"
 )
 
 func main() {
@@ -44,8 +47,13 @@ func main() {
 	partitions := flag.Int("partitions", 6, "partitions of the input topic")
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis address")
 	flag.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the relay process (its first seconds) to this file")
+	isolation := flag.Bool("isolation", false, "measure ten pixels' throughput with all served, then with one refused by Meta (parking)")
 	flag.Parse()
-	if err := run(*events, int32(*partitions), *redisAddr); err != nil {
+	f := run
+	if *isolation {
+		f = runIsolation
+	}
+	if err := f(*events, int32(*partitions), *redisAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -71,7 +79,7 @@ func run(n int, partitions int32, redisAddr string) error {
 	brokers := cluster.ListenAddrs()
 
 	fmt.Printf("freight bench: %d records, %d partitions, %d CPUs, %s\n", n, partitions, runtime.NumCPU(), runtime.Version())
-	if err := produce(ctx, brokers, n); err != nil {
+	if err := produce(ctx, brokers, n, pixels); err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
 
@@ -83,7 +91,11 @@ func run(n int, partitions int32, redisAddr string) error {
 	if err != nil {
 		return fmt.Errorf("redis SET NX: %w", err)
 	}
-	rel, err := relay(ctx, brokers, redisAddr, n)
+	ident, err := identityStage(ctx, redisAddr, n)
+	if err != nil {
+		return fmt.Errorf("identity stage: %w", err)
+	}
+	rel, err := relay(ctx, brokers, redisAddr, n, relayRun{pixels: pixels, group: group})
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
@@ -92,11 +104,13 @@ func run(n int, partitions int32, redisAddr string) error {
 	fmt.Printf("  %-40s %12s\n", "", "events/s")
 	fmt.Printf("  %-40s %12.0f\n", "bare franz-go group consumer", bare)
 	fmt.Printf("  %-40s %12.0f\n", "go-redis pipelined SET NX (1 goroutine)", setnx)
+	fmt.Printf("  %-40s %12.0f\n", "identity stage alone (polls of 5000)", ident)
 	fmt.Printf("  %-40s %12.0f\n", "freight relay, every stage on", rel.rate)
 	fmt.Println()
 	fmt.Printf("  relay / Redis SET NX ceiling   %6.2f   (target >= 0.33)\n", rel.rate/setnx)
 	fmt.Printf("  relay / bare consumer          %6.2f\n", rel.rate/bare)
 	fmt.Printf("  relay CPU per event            %6.1f us\n", rel.cpu.Seconds()*1e6/float64(n))
+	fmt.Printf("  identity stage per event       %6.1f us (wall, Redis round trips included)\n", 1e6/ident)
 	fmt.Printf("  relay allocations per event    %6.1f\n", rel.mallocs/float64(n))
 	fmt.Printf("  relay peak RSS                 %6.1f MB   (target < 256 MB)\n", float64(rel.peakRSS)/(1<<20))
 	fmt.Printf("  relay peak heap in use         %6.1f MB (sampled), peak buffered events %.0f\n", rel.peakHeap/(1<<20), rel.peakBuffered)
@@ -104,9 +118,54 @@ func run(n int, partitions int32, redisAddr string) error {
 	return nil
 }
 
+// runIsolation relays the same records over ten pixels twice: all served,
+// then with one whose token Meta refuses. Parking must keep the nine others
+// at 80% or more of their throughput.
+func runIsolation(n int, partitions int32, redisAddr string) error {
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic, crmTopic, "freight-dlq", "freight-parking"))
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	ten := make([]string, 10)
+	for i := range ten {
+		ten[i] = strconv.Itoa(100000000000000 + i)
+	}
+	fmt.Printf("freight bench -isolation: %d records over 10 pixels, %d partitions, %d CPUs, %s\n", n, partitions, runtime.NumCPU(), runtime.Version())
+	if err := produce(ctx, brokers, n, ten); err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	blocked := ten[9]
+	// A buffer the refused pixel's events can fill: without parking, the
+	// nine others would stop with it.
+	buffer := max(n/15, 1000)
+	served, err := relay(ctx, brokers, redisAddr, n, relayRun{pixels: ten, group: "freight-bench-served", exclude: blocked, buffer: buffer})
+	if err != nil {
+		return fmt.Errorf("relay, all served: %w", err)
+	}
+	healthy := served.healthySent
+	refused, err := relay(ctx, brokers, redisAddr, n, relayRun{pixels: ten, group: "freight-bench-refused", exclude: blocked,
+		refuse: true, untilHealthySent: healthy, buffer: buffer})
+	if err != nil {
+		return fmt.Errorf("relay, one pixel refused: %w", err)
+	}
+	before := healthy / served.elapsed.Seconds()
+	after := refused.healthyRate
+	fmt.Println()
+	fmt.Printf("  %-52s %12s\n", "the nine served pixels' events accepted by Meta", "events/s")
+	fmt.Printf("  %-52s %12.0f\n", "all ten pixels served", before)
+	fmt.Printf("  %-52s %12.0f\n", "one pixel's token refused (190), its events parked", after)
+	fmt.Println()
+	fmt.Printf("  ratio                          %6.2f   (target >= 0.80)\n", after/before)
+	fmt.Printf("  events parked                  %6.0f, peak buffered events %.0f of %d\n", refused.parked, refused.peakBuffered, buffer)
+	return nil
+}
+
 // produce writes n generated records (realistic web and CRM events, with
 // the generator's share of duplicates and invalid ones) to the input topic.
-func produce(ctx context.Context, brokers []string, n int) error {
+func produce(ctx context.Context, brokers []string, n int, pixels []string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
 	if err != nil {
@@ -175,6 +234,41 @@ func redisSetNX(ctx context.Context, addr string, n int) (float64, error) {
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
+// identityStage measures the identity graph alone: Resolve over polls of
+// 5000 people (as many as the relay maps per poll), half of them web events
+// with an external_id and an e-mail, half CRM events looked up by that
+// e-mail and linking their CRM id.
+func identityStage(ctx context.Context, addr string, n int) (float64, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	prefix := "freight-bench:" + randomHex() + ":"
+	defer deleteKeys(ctx, rdb, prefix)
+	g := identity.New(rdb, prefix, time.Hour)
+	linkBy := []string{identity.KindExternalID, identity.KindEmail, identity.KindPhone, identity.KindCRMID}
+	const poll = 5000
+	var spent time.Duration
+	for i := 0; i < n; i += poll {
+		people := make([]*identity.Person, 0, poll)
+		for j := i; j < min(i+poll, n); j += 2 {
+			email := hashHex("p" + strconv.Itoa(j) + "@x.com")
+			people = append(people,
+				identity.NewPerson("px:1", capi.Identifiers{ExternalID: hashHex("u-" + strconv.Itoa(j)), Emails: []string{email}}, linkBy),
+				identity.NewPerson("px:1", capi.Identifiers{Emails: []string{email}, CRMID: hashHex("c" + strconv.Itoa(j))}, linkBy))
+		}
+		start := time.Now()
+		if _, err := g.Resolve(ctx, people); err != nil {
+			return 0, err
+		}
+		spent += time.Since(start)
+	}
+	return float64(n) / spent.Seconds(), nil
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
 type relayResult struct {
 	rate                                 float64
 	cpu                                  time.Duration
@@ -182,19 +276,41 @@ type relayResult struct {
 	peakRSS                              int64
 	accepted, deadLettered, deduplicated int
 	peakBuffered, peakHeap               float64
+	healthySent, healthyRate, parked     float64
+	elapsed                              time.Duration
 }
 
-func relay(ctx context.Context, brokers []string, redisAddr string, n int) (relayResult, error) {
+// relayRun says how to run the relay: over which pixels, in which group,
+// with which pixel refused by Meta, until when.
+type relayRun struct {
+	pixels []string
+	group  string
+	// exclude is a pixel left out of the healthy count; refuse makes Meta
+	// refuse its token.
+	exclude string
+	refuse  bool
+	// untilHealthySent ends the run once the pixels other than exclude
+	// have had this many events accepted; 0 runs until the group has
+	// committed every record.
+	untilHealthySent float64
+	// buffer overrides batch.max_buffered_events when not 0.
+	buffer int
+}
+
+func relay(ctx context.Context, brokers []string, redisAddr string, n int, run relayRun) (relayResult, error) {
 	var res relayResult
 	tokens := map[string]string{}
 	env := os.Environ()
 	cfg := config.Default()
-	for i, p := range pixels {
+	for i, p := range run.pixels {
 		tokens[p] = "bench-token-" + strconv.Itoa(i)
 		env = append(env, "BENCH_TOKEN_"+strconv.Itoa(i)+"="+tokens[p])
 		cfg.CAPI.Pixels = append(cfg.CAPI.Pixels, config.Pixel{ID: p, AccessTokenEnv: "BENCH_TOKEN_" + strconv.Itoa(i)})
 	}
 	stand := capitest.New(capitest.Options{Tokens: tokens, MaxRecorded: 1})
+	if run.refuse {
+		stand.SetPixelFault(run.exclude, capitest.FaultAuth)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err
@@ -209,7 +325,8 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 	defer deleteKeys(ctx, rdb, prefix)
 
 	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.Group = group
+	cfg.Kafka.Group = run.group
+	cfg.Retry.ParkAfter = 2 * time.Second // the default 30 s is longer than the run
 	cfg.Redis.URL = "redis://" + redisAddr + "/0"
 	cfg.Redis.KeyPrefix = prefix
 	cfg.CAPI.BaseURL = "http://" + l.Addr().String()
@@ -219,6 +336,10 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 	}
 	cfg.HTTP.Listen = httpAddr
 	cfg.Log.Level = "warn"
+	if run.buffer > 0 {
+		cfg.Batch.MaxBufferedEvents = run.buffer
+		cfg.Log.Level = "error" // not a warning per refused request
+	}
 
 	dir, err := os.MkdirTemp("", "freight-bench")
 	if err != nil {
@@ -275,7 +396,11 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 				}
 			}
 		}
-		if !start.IsZero() && devstack.CaughtUp(ctx, admin, group, topic, crmTopic) {
+		healthy := m["freight_events_sent_total"] - m[`freight_events_sent_total{pixel="`+run.exclude+`"}`]
+		if run.untilHealthySent > 0 && healthy >= run.untilHealthySent {
+			break
+		}
+		if !start.IsZero() && run.untilHealthySent == 0 && devstack.CaughtUp(ctx, admin, run.group, topic, crmTopic) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval of the measurement
@@ -283,6 +408,10 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 	elapsed := time.Since(start)
 	m := scrape(httpAddr)
 	res.rate = float64(n) / elapsed.Seconds()
+	res.elapsed = elapsed
+	res.healthySent = m["freight_events_sent_total"] - m[`freight_events_sent_total{pixel="`+run.exclude+`"}`]
+	res.healthyRate = res.healthySent / elapsed.Seconds()
+	res.parked = m["freight_events_parked_total"]
 	res.cpu = time.Duration(m["process_cpu_seconds_total"] * float64(time.Second))
 	res.mallocs = m["go_memstats_mallocs_total"]
 	res.peakRSS = peakRSS(cmd.Process.Pid)
@@ -292,7 +421,8 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int) (rela
 	return res, nil
 }
 
-// scrape reads the unlabeled sums of the relay's metrics.
+// scrape reads the relay's metrics: each name's sum over its labels, and
+// each labeled series under its full name.
 func scrape(addr string) map[string]float64 {
 	out := map[string]float64{}
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -316,6 +446,9 @@ func scrape(addr string) map[string]float64 {
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err == nil {
 			out[name] += v
+			if name != f[0] {
+				out[f[0]] = v // one labeled series, e.g. freight_events_sent_total{pixel="1"}
+			}
 		}
 	}
 	return out

@@ -6,13 +6,17 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,12 +25,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/freight-relay/freight/pkg/batch"
 	"github.com/freight-relay/freight/pkg/capi"
 	"github.com/freight-relay/freight/pkg/config"
 	"github.com/freight-relay/freight/pkg/dedup"
 	"github.com/freight-relay/freight/pkg/event"
+	"github.com/freight-relay/freight/pkg/identity"
 	"github.com/freight-relay/freight/pkg/relay"
 )
 
@@ -72,7 +78,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 	}
 	// go-redis's logger is process-wide.
 	redis.SetLogger(redisLogger{o.Logger})
-	topics, err := inputTopics(cfg.Kafka.Topics)
+	topics, err := inputTopics(cfg.Kafka, o.LookupEnv, o.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +86,19 @@ func New(cfg config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// franz-go's own warnings (broker connections, SASL and TLS handshakes,
+	// group errors) go to our log: a wrong password shows up there first.
+	kopts = append(kopts, kgo.WithLogger(kafkaLogger{o.Logger}))
 	relayOpts := append(append(slices.Clone(kopts), ConsumerOpts(cfg.Kafka)...), o.ExtraKafkaOpts...)
+	// The relay's client reports franz-go's metrics (connections, bytes and
+	// records fetched and produced, request latency, broker throttling) on
+	// the registry /metrics serves, as freight_kafka_*. Only the relay's
+	// client: kprom registers its collectors per client and would refuse a
+	// second one on the same registry.
+	relayOpts = append(relayOpts, kgo.WithHooks(kprom.NewMetrics("freight", kprom.Subsystem("kafka"),
+		kprom.Registry(o.Registry),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Records, kprom.UncompressedBytes, kprom.ConsistentNaming),
+		kprom.Histograms(kprom.RequestDurationE2E, kprom.RequestThrottled))))
 	rdb, err := RedisClient(cfg.Redis.URL)
 	if err != nil {
 		return nil, err
@@ -102,6 +120,10 @@ func New(cfg config.Config, o Options) (*App, error) {
 		FailOpen:            cfg.Redis.OnError == config.OnErrorFailOpen,
 		ClaimLease:          cfg.Dedup.ClaimLease,
 		ShutdownGrace:       cfg.ShutdownTimeout,
+		PlainExternalID:     cfg.Identity.ExternalIDHashing == config.HashingNone,
+		LinkBy:              cfg.Identity.LinkBy,
+		ParkingTopic:        cfg.Kafka.ParkingTopic,
+		ParkAfter:           cfg.Retry.ParkAfter,
 	}
 	for _, p := range cfg.CAPI.Pixels {
 		ts := config.NewTokenSource(p, o.LookupEnv)
@@ -114,7 +136,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 			// pixel's events are dead-lettered with class config.
 			o.Logger.Warn("pixel has no access token yet", "pixel", p.ID, "err", err)
 		}
-		rc.Pixels = append(rc.Pixels, relay.Pixel{ID: p.ID, Token: token, TestEventCode: p.TestEventCode})
+		rc.Pixels = append(rc.Pixels, relay.Pixel{ID: p.ID, IdentityGroup: p.IdentityGroup, Token: token, TestEventCode: p.TestEventCode})
 	}
 	if cfg.CAPI.AppSecretEnv != "" {
 		name := cfg.CAPI.AppSecretEnv
@@ -123,13 +145,31 @@ func New(cfg config.Config, o Options) (*App, error) {
 			return s.Reveal(), err
 		}
 	}
-	r, err := relay.New(rc, relayOpts, relay.Deps{Dedup: store, Redis: rdb, CAPI: client, Logger: o.Logger,
-		Registry: o.Registry, Now: o.Now})
+	deps := relay.Deps{Dedup: store, Redis: rdb, CAPI: client, Logger: o.Logger, Registry: o.Registry, Now: o.Now}
+	if cfg.Identity.Enabled {
+		deps.Identity = identity.New(rdb, cfg.Redis.KeyPrefix, cfg.Identity.TTL)
+	}
+	r, err := relay.New(rc, relayOpts, deps)
 	if err != nil {
 		rdb.Close()
 		return nil, err
 	}
 	a.relay = r
+	// /readyz as a metric, so that alert rules can see what the kubelet
+	// sees: 1 once the consumer joined its group and Redis answers.
+	if err := o.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "freight_ready", Help: "1 when /readyz answers 200 (the consumer joined its group and Redis answers), else 0.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if r.Ready(ctx) != nil {
+			return 0
+		}
+		return 1
+	})); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
@@ -152,21 +192,90 @@ func New(cfg config.Config, o Options) (*App, error) {
 	return a, nil
 }
 
-func inputTopics(ts []config.Topic) ([]relay.Topic, error) {
-	var out []relay.Topic
-	var problems []config.Problem
-	for i, t := range ts {
-		if t.Format != config.FormatJSON {
-			problems = append(problems, config.Problem{Key: fmt.Sprintf("kafka.topics[%d].format", i),
-				Message: fmt.Sprintf("format %s is not available in this build yet; use json", t.Format)})
-			continue
+// inputTopics gives each input topic the decoder of its format. Topics of
+// format confluent-avro share one schema registry client and its cache.
+func inputTopics(k config.Kafka, lookupEnv func(string) (string, bool), reg prometheus.Registerer) ([]relay.Topic, error) {
+	var registry *event.Registry
+	out := make([]relay.Topic, 0, len(k.Topics))
+	for _, t := range k.Topics {
+		kind := event.Kind(t.Kind)
+		var dec event.Decoder
+		var err error
+		switch t.Format {
+		case config.FormatAvro:
+			dec, err = event.NewAvro(kind)
+		case config.FormatConfluentAvro:
+			if registry == nil {
+				if registry, err = schemaRegistry(k.SchemaRegistry, lookupEnv, reg); err != nil {
+					return nil, err
+				}
+			}
+			dec, err = event.NewConfluentAvro(kind, registry)
+		default: // json: Validate admits no other format
+			dec = event.JSON{}
 		}
-		out = append(out, relay.Topic{Name: t.Name, Kind: event.Kind(t.Kind), Decoder: event.JSON{}, DefaultPixel: t.DefaultPixelID})
-	}
-	if len(problems) > 0 {
-		return nil, &config.ValidationError{Problems: problems}
+		if err != nil {
+			return nil, fmt.Errorf("topic %s: %w", t.Name, err)
+		}
+		out = append(out, relay.Topic{Name: t.Name, Kind: kind, Decoder: dec, DefaultPixel: t.DefaultPixelID})
 	}
 	return out, nil
+}
+
+// schemaRegistry builds the client of kafka.schema_registry and registers
+// freight_schema_registry_errors_total, which counts its failed lookups.
+func schemaRegistry(c config.SchemaRegistry, lookupEnv func(string) (string, bool), reg prometheus.Registerer) (*event.Registry, error) {
+	rc := event.RegistryConfig{URL: c.URL, Username: c.Username}
+	if c.PasswordEnv != "" {
+		pw, err := config.LookupSecret(c.PasswordEnv, lookupEnv)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.schema_registry.password_env: %w", err)
+		}
+		rc.Password = pw.Reveal()
+	}
+	if c.TLS != (config.RegistryTLS{}) {
+		tc, err := registryTLS(c.TLS)
+		if err != nil {
+			return nil, err
+		}
+		rc.TLS = tc
+	}
+	r, err := event.NewRegistry(rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "freight_schema_registry_errors_total",
+		Help: "Schema lookups that failed because the schema registry did not answer; their records wait and are retried.",
+	}, func() float64 { return float64(r.Unavailable()) })); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return r, nil
+}
+
+// registryTLS is the TLS configuration of kafka.schema_registry.tls. (The
+// brokers' is tlsConfig; the keys in the messages differ.)
+func registryTLS(t config.RegistryTLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.schema_registry.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka.schema_registry.tls.ca_file: no PEM certificate in %s", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.schema_registry.tls.cert_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // Registry is where the app's metrics are registered.
@@ -222,9 +331,13 @@ func (a *App) checkTopics(ctx context.Context) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	names := []string{a.cfg.Kafka.DeadLetterTopic}
+	var names []string
 	for _, t := range a.cfg.Kafka.Topics {
 		names = append(names, t.Name)
+	}
+	names = append(names, a.cfg.Kafka.DeadLetterTopic)
+	if a.cfg.Kafka.ParkingTopic != "" {
+		names = append(names, a.cfg.Kafka.ParkingTopic)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -232,10 +345,14 @@ func (a *App) checkTopics(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing topics on %v: %w", a.cfg.Kafka.Brokers, err)
 	}
+	var missing []string
 	for _, n := range names {
 		if d, ok := details[n]; !ok || d.Err != nil {
-			return fmt.Errorf("%w: %s", ErrMissingTopic, n)
+			missing = append(missing, n)
 		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrMissingTopic, strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -153,7 +153,7 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 		{event.KindCRM, `{"event_id":"2","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","crm_id":"C","lead_event_source":"Acme","user":{"email":"a@x.com","lead_id":123456789012345}}`},
 	} {
 		e := decode(t, in.raw)
-		ev, err := Map(&e, in.kind, "", now)
+		ev, err := Map(&e, in.kind, Options{}, now)
 		if err != nil {
 			t.Fatal(err)
 		}

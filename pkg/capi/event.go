@@ -182,16 +182,87 @@ func Deadline(eventTime int64, actionSource string) time.Time {
 
 var scratchBufs sync.Pool
 
+// Options are the per-topic and per-deployment settings of mapping.
+type Options struct {
+	// DefaultPixel is the topic's default_pixel_id.
+	DefaultPixel string
+	// PlainExternalID sends external_id normalized but not hashed
+	// (identity.external_id_hashing: none), to match a Pixel that sends it
+	// so.
+	PlainExternalID bool
+}
+
 // Map turns a raw event into a server event: defaults by topic kind,
 // normalization and hashing of customer data, fbc from fbclid, CRM fields,
 // and the checks Meta would otherwise fail the whole request for. The error
-// is an *InvalidError. defaultPixel is the topic's default_pixel_id.
-func Map(e *event.Event, kind event.Kind, defaultPixel string, now time.Time) (Event, error) {
-	se, pixel, err := toServerEvent(e, kind, defaultPixel)
+// is an *InvalidError. It is NewDraft and Finish without an identity lookup
+// between them.
+func Map(e *event.Event, kind event.Kind, opts Options, now time.Time) (Event, error) {
+	d, err := NewDraft(e, kind, opts, now)
 	if err != nil {
 		return Event{}, err
 	}
+	return d.Finish()
+}
+
+// Draft is a mapped event before its customer data is judged and it is
+// encoded: the identity graph may still give it an external_id, and an event
+// whose only identifier is a CRM id is sendable once it has one.
+type Draft struct {
+	se    *ServerEvent
+	pixel string
+	// Identifiers are what the identity graph joins this event's person by.
+	Identifiers Identifiers
+}
+
+// Identifiers of one event's person, as freight sends them: the external_id
+// (hashed unless PlainExternalID), the em and ph hashes, and a hash of the
+// CRM id (never sent to Meta).
+type Identifiers struct {
+	ExternalID string
+	Emails     []string
+	Phones     []string
+	CRMID      string
+}
+
+// NewDraft maps an event and runs every check but the one on customer data
+// (see Finish). The error is an *InvalidError.
+func NewDraft(e *event.Event, kind event.Kind, opts Options, now time.Time) (*Draft, error) {
+	se, pixel, err := toServerEvent(e, kind, opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkTime(se.EventTime, se.ActionSource, now); err != nil {
+		return nil, err
+	}
+	d := &Draft{se: se, pixel: pixel, Identifiers: Identifiers{Emails: se.UserData.Em, Phones: se.UserData.Ph}}
+	if ids := se.UserData.ExternalID; len(ids) > 0 {
+		d.Identifiers.ExternalID = ids[0]
+	}
+	if crm := strings.TrimSpace(e.CRMID); crm != "" && kind == event.KindCRM {
+		d.Identifiers.CRMID = sha256Hex(crm)
+	}
+	return d, nil
+}
+
+// PixelID is the pixel the event goes to.
+func (d *Draft) PixelID() string { return d.pixel }
+
+// EventName and EventID name the event, for a dead letter.
+func (d *Draft) EventName() string { return d.se.EventName }
+func (d *Draft) EventID() string   { return d.se.EventID }
+
+// SetExternalID gives an event without one the external_id the identity
+// graph linked its person to, as it is sent (hashed or plain).
+func (d *Draft) SetExternalID(v string) {
+	d.se.UserData.ExternalID = []string{v}
+	d.Identifiers.ExternalID = v
+}
+
+// Finish checks the customer data and encodes the event.
+func (d *Draft) Finish() (Event, error) {
+	se := d.se
+	if err := checkUserData(se); err != nil {
 		return Event{}, err
 	}
 	// Encode into a pooled scratch buffer and keep an exact-size copy: the
@@ -204,7 +275,7 @@ func Map(e *event.Event, kind event.Kind, defaultPixel string, now time.Time) (E
 	*scratch = appendServerEvent((*scratch)[:0], se)
 	b := append([]byte(nil), *scratch...)
 	scratchBufs.Put(scratch)
-	return Event{PixelID: pixel, EventName: se.EventName, EventID: se.EventID, EventTime: se.EventTime,
+	return Event{PixelID: d.pixel, EventName: se.EventName, EventID: se.EventID, EventTime: se.EventTime,
 		ActionSource: se.ActionSource, Fields: se.UserData.Fields(), Dropped: se.dropped, JSON: b}, nil
 }
 
@@ -220,7 +291,7 @@ func checkTime(t int64, actionSource string, now time.Time) error {
 	return nil
 }
 
-func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*ServerEvent, string, error) {
+func toServerEvent(e *event.Event, kind event.Kind, opts Options) (*ServerEvent, string, error) {
 	if strings.TrimSpace(e.EventName) == "" {
 		return nil, "", invalid("event_name is required")
 	}
@@ -232,13 +303,10 @@ func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*Serve
 	}
 	pixel := strings.TrimSpace(e.PixelID)
 	if pixel == "" {
-		pixel = defaultPixel
+		pixel = opts.DefaultPixel
 	}
 	if pixel == "" {
 		return nil, "", invalid("pixel_id is required: the event has none and its topic has no default_pixel_id")
-	}
-	if e.User == nil {
-		return nil, "", invalid("user is required: Meta needs customer information to match the event")
 	}
 	se := &ServerEvent{
 		EventName:                    e.EventName,
@@ -266,14 +334,16 @@ func toServerEvent(e *event.Event, kind event.Kind, defaultPixel string) (*Serve
 	if kind == event.KindCRM {
 		se.LeadEventSource = e.LeadEventSource
 	}
-	se.dropped = mapUser(&se.UserData, e.User, e.EventTime)
+	if e.User != nil { // without one, only the identity graph can make the event sendable
+		se.dropped = mapUser(&se.UserData, e.User, e.EventTime, opts.PlainExternalID)
+	}
 	if err := validate(se); err != nil {
 		return nil, "", err
 	}
 	return se, pixel, nil
 }
 
-func mapUser(u *UserData, in *event.User, t event.Time) (dropped Field) {
+func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool) (dropped Field) {
 	hash := func(i int, values []string, norm normalizer) []string {
 		out, d := hashAll(values, norm)
 		if d {
@@ -300,7 +370,11 @@ func mapUser(u *UserData, in *event.User, t event.Time) (dropped Field) {
 	u.St = hash(fSt, in.State, normState)
 	u.Zp = hash(fZp, in.Zip, normZip)
 	u.Country = hash(fCountry, in.Country, normCountry)
-	u.ExternalID = hash(fExternalID, in.ExternalID, normExternalID)
+	if plainExternalID {
+		u.ExternalID = plainAll(in.ExternalID, normExternalID)
+	} else {
+		u.ExternalID = hash(fExternalID, in.ExternalID, normExternalID)
+	}
 	u.ClientIPAddress = strings.TrimSpace(in.ClientIPAddress)
 	u.ClientUserAgent = strings.TrimSpace(in.ClientUserAgent)
 	u.Fbp = strings.TrimSpace(in.FBP)

@@ -3,6 +3,7 @@ package capi
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func decode(t *testing.T, s string) event.Event {
 func mapped(t *testing.T, kind event.Kind, s string) (Event, map[string]any) {
 	t.Helper()
 	e := decode(t, s)
-	ev, err := Map(&e, kind, "", now)
+	ev, err := Map(&e, kind, Options{}, now)
 	if err != nil {
 		t.Fatalf("Map: %v", err)
 	}
@@ -232,7 +233,7 @@ func TestMapRefuses(t *testing.T) {
 			if strings.Contains(tt.in, "physical_store") {
 				kind = event.KindCRM
 			}
-			_, err := Map(&e, kind, "", now)
+			_, err := Map(&e, kind, Options{}, now)
 			var inv *InvalidError
 			if !errors.As(err, &inv) {
 				t.Fatalf("err = %v, want *InvalidError", err)
@@ -263,7 +264,7 @@ func fieldIndex(name string) int {
 
 func TestMapReportsValuesLeftOut(t *testing.T) {
 	e := decode(t, `{"event_id":"1","event_name":"Lead","event_time":`+nowS+`,"pixel_id":"7","user":{"email":["no-at-sign"," a@x.com "],"phone":"n/a","first_name":"  ","city":"Paris","zip":"1"}}`)
-	ev, err := Map(&e, event.KindCRM, "", now)
+	ev, err := Map(&e, event.KindCRM, Options{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +278,7 @@ func TestMapReportsValuesLeftOut(t *testing.T) {
 
 func TestMapUsesTheTopicDefaultPixel(t *testing.T) {
 	e := decode(t, `{"event_id":"1","event_name":"Lead","event_time":`+nowS+`,"user":{"email":"a@x.com"}}`)
-	ev, err := Map(&e, event.KindCRM, "42", now)
+	ev, err := Map(&e, event.KindCRM, Options{DefaultPixel: "42"}, now)
 	if err != nil || ev.PixelID != "42" {
 		t.Fatalf("pixel %q, err %v", ev.PixelID, err)
 	}
@@ -337,8 +338,76 @@ func BenchmarkMap(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Map(&e, event.KindWeb, "", now); err != nil {
+		if _, err := Map(&e, event.KindWeb, Options{}, now); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestDraftTakesALinkedExternalID(t *testing.T) {
+	// The contract's example: a CRM event that carries only its CRM id is
+	// sendable once the identity graph links it to an external_id.
+	e := decode(t, `{"event_id":"1","event_name":"Lead","event_time":`+nowS+`,"pixel_id":"7","crm_id":" C9 "}`)
+	d, err := NewDraft(&e, event.KindCRM, Options{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.Identifiers, (Identifiers{CRMID: sha256Hex("C9")}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Identifiers = %+v, want %+v", got, want)
+	}
+	if _, err := d.Finish(); err == nil || !strings.Contains(err.Error(), "no usable customer information") {
+		t.Fatalf("Finish without a link: err %v, want no usable customer information", err)
+	}
+	linked := sha256Hex("u-42")
+	d.SetExternalID(linked)
+	ev, err := d.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(ev.JSON, &m); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, first(m, "external_id"), linked)
+	if !ev.Fields.Has(fieldIndex("external_id")) {
+		t.Error("external_id missing from Fields")
+	}
+}
+
+func TestDraftIdentifiers(t *testing.T) {
+	e := decode(t, `{"event_id":"1","event_name":"Lead","event_time":`+nowS+`,"pixel_id":"7","crm_id":"C9",
+		"user":{"external_id":[" U-42 ","U-43"],"email":["Ann@X.com","ann@x.com","bad"],"phone":"+1 650 555 1212"}}`)
+	tests := []struct {
+		name string
+		kind event.Kind
+		opts Options
+		want Identifiers
+	}{
+		{"hashed external_id", event.KindCRM, Options{}, Identifiers{ExternalID: sha256Hex("u-42"),
+			Emails: []string{sha256Hex("ann@x.com")}, Phones: []string{sha256Hex("16505551212")}, CRMID: sha256Hex("C9")}},
+		{"plain external_id", event.KindCRM, Options{PlainExternalID: true}, Identifiers{ExternalID: "u-42",
+			Emails: []string{sha256Hex("ann@x.com")}, Phones: []string{sha256Hex("16505551212")}, CRMID: sha256Hex("C9")}},
+		{"a web event has no CRM id", event.KindWeb, Options{}, Identifiers{ExternalID: sha256Hex("u-42"),
+			Emails: []string{sha256Hex("ann@x.com")}, Phones: []string{sha256Hex("16505551212")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := e
+			e.ActionSource = "email" // no URL or user agent needed
+			d, err := NewDraft(&e, tt.kind, tt.opts, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(d.Identifiers, tt.want) {
+				t.Errorf("Identifiers = %+v\nwant          %+v", d.Identifiers, tt.want)
+			}
+			ev, err := d.Finish()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.opts.PlainExternalID && !strings.Contains(string(ev.JSON), `"external_id":["u-42","u-43"]`) {
+				t.Errorf("plain external_ids not sent as normalized: %s", ev.JSON)
+			}
+		})
 	}
 }

@@ -69,6 +69,20 @@ func hashAll(values []string, norm normalizer) (out []string, dropped bool) {
 	return out, dropped
 }
 
+// plainAll is hashAll without the hashing: normalized values, de-duplicated;
+// a 64-hex value is taken as hashed and lowercased, as by hashAll.
+func plainAll(values []string, norm normalizer) (out []string) {
+	for _, raw := range values {
+		v := trimJS(raw)
+		if isHashed(v) {
+			out = addHash(out, len(values), strings.ToLower(v))
+		} else if n := norm(v); n != "" {
+			out = addHash(out, len(values), n)
+		}
+	}
+	return out
+}
+
 // hashPhones is hashAll for phone numbers, with the event's country (an
 // upper-case ISO 3166-1 alpha-2 code, or "") for numbers in national form.
 func hashPhones(values []string, region string) ([]string, bool) {

@@ -15,10 +15,11 @@ import (
 
 // validate checks a mapped server event; the error is an *InvalidError of
 // class validation. Times are checked separately (checkTime), as they depend
-// on the clock.
+// on the clock, and customer data last (checkUserData), as the identity
+// graph may add to it.
 func validate(se *ServerEvent) error {
 	for _, check := range [...]func(*ServerEvent) error{
-		checkActionSource, checkURLs, checkUserData, checkCustomData, checkAppData,
+		checkActionSource, checkURLs, checkCustomData, checkAppData,
 		checkMessaging, checkOriginalEvent, checkDataProcessing,
 	} {
 		if err := check(se); err != nil {
@@ -77,7 +78,7 @@ func checkUserData(se *ServerEvent) error {
 	u := &se.UserData
 	f := u.Fields()
 	if f == 0 {
-		return invalid("user has no usable customer information after normalization")
+		return invalid("user has no usable customer information after normalization (and no linked external_id)")
 	}
 	for _, set := range insufficientSets {
 		if f&^set == 0 {

@@ -140,8 +140,9 @@ type Writer struct {
 func NewWriter(cl *kgo.Client, topic string) *Writer { return &Writer{cl: cl, topic: topic} }
 
 // Write produces the dead letter asynchronously; done is called with the
-// broker's verdict. ctx bounds how long Write may block when the producer's
-// buffer is full.
+// broker's verdict, or at once with kgo.ErrMaxBuffered when the producer's
+// buffer is full: Write never blocks, so that its caller (the relay's
+// coordinator) never waits on a broker that does not answer.
 func (w *Writer) Write(ctx context.Context, src *kgo.Record, info Info, done func(error)) {
-	w.cl.Produce(ctx, Record(w.topic, src, info), func(_ *kgo.Record, err error) { done(err) })
+	w.cl.TryProduce(ctx, Record(w.topic, src, info), func(_ *kgo.Record, err error) { done(err) })
 }

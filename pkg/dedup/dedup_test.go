@@ -2,8 +2,6 @@ package dedup
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net"
 	"slices"
@@ -13,14 +11,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/freight-relay/freight/pkg/redistest"
 )
 
-// The tests run against the real Redis of the development and CI machines
-// (DESIGN.md section 3). Each test uses its own key prefix and deletes its
-// keys when it ends.
-const redisAddr = "127.0.0.1:6379"
-
-// env is one test's Redis connection and key prefix.
+// env is one test's Redis connection and key prefix (package redistest).
 type env struct {
 	rdb    *redis.Client
 	prefix string
@@ -28,39 +23,8 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		tb.Fatalf("Redis at %s does not answer (%v): these tests need the real Redis; start redis-server on 6379", redisAddr, err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	e := &env{rdb: rdb, prefix: "freight-test:" + hex.EncodeToString(b[:]) + ":"}
-	tb.Cleanup(func() {
-		defer rdb.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		var cursor uint64
-		for {
-			keys, next, err := rdb.Scan(ctx, cursor, e.prefix+"*", 1000).Result()
-			if err != nil {
-				tb.Errorf("cleanup: scan %s*: %v", e.prefix, err)
-				return
-			}
-			if len(keys) > 0 {
-				if err := rdb.Del(ctx, keys...).Err(); err != nil {
-					tb.Errorf("cleanup: del: %v", err)
-					return
-				}
-			}
-			if cursor = next; cursor == 0 {
-				return
-			}
-		}
-	})
-	return e
+	rdb, prefix := redistest.New(tb)
+	return &env{rdb: rdb, prefix: prefix}
 }
 
 func (e *env) store(owner string, lease, window time.Duration) *Store {

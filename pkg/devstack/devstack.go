@@ -1,8 +1,9 @@
 // Package devstack is what `freight dev` starts: an embedded Kafka broker
 // (kfake), Redis (in memory, or one the user names), the Conversions API
-// stand-in, and a generator of realistic events, all over real sockets,
-// with the real pipeline in between. It prints a live line of counts and,
-// at the end, a summary table.
+// stand-in, a schema registry (srfake: the CRM topic carries Confluent Avro,
+// the web topic JSON), and a generator of realistic events, all over real
+// sockets, with the real pipeline in between. It prints a live line of
+// counts and, at the end, a summary table.
 package devstack
 
 import (
@@ -23,10 +24,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/freight-relay/freight/pkg/app"
 	"github.com/freight-relay/freight/pkg/capi/capitest"
 	"github.com/freight-relay/freight/pkg/config"
+	"github.com/freight-relay/freight/schemas"
 )
 
 // Options configure a dev run.
@@ -77,8 +81,18 @@ func Run(ctx context.Context, o Options) error {
 		redisURL = "redis://" + mr.Addr()
 	}
 
+	// The CRM topic carries Confluent Avro (the web topic JSON), so that
+	// both decoders and the schema registry path run in the demo.
+	registryURL, crmSchemaID, stopRegistry, err := startRegistry()
+	if err != nil {
+		return err
+	}
+	defer stopRegistry()
+
 	cfg := config.Default()
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Kafka.Topics[1].Format = config.FormatConfluentAvro
+	cfg.Kafka.SchemaRegistry.URL = registryURL
 	cfg.Redis.URL = redisURL
 	cfg.Redis.KeyPrefix = fmt.Sprintf("freight-dev:%d:", time.Now().UnixNano())
 	cfg.Batch.MaxWait = 200 * time.Millisecond
@@ -144,6 +158,8 @@ func Run(ctx context.Context, o Options) error {
 		target = "the real Graph API (pixel " + o.PixelID + ")"
 	}
 	fmt.Fprintf(o.Out, "freight dev: kafka %s, redis %s, sending to %s\n", cfg.Kafka.Brokers[0], redactURL(redisURL), target)
+	fmt.Fprintf(o.Out, "topics: %s (json), %s (confluent-avro, schema registry %s, schema id %d)\n",
+		webTopic, crmTopic, registryURL, crmSchemaID)
 	fmt.Fprintf(o.Out, "metrics http://%s/metrics  ready http://%s/readyz  (Ctrl-C to stop)\n\n", addr, addr)
 
 	prod, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ProducerLinger(5*time.Millisecond))
@@ -152,6 +168,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer prod.Close()
 	gen := NewGenerator(o.Seed, pixels, webTopic, crmTopic, time.Now)
+	if err := gen.CRMAsConfluentAvro(crmSchemaID); err != nil {
+		return err
+	}
 	produced := make(chan int, 1)
 	go func() { produced <- produce(ctx, prod, gen, o.Events, o.Rate) }()
 
@@ -189,6 +208,24 @@ loop:
 	}
 	printSummary(o.Out, s, total, stand)
 	return err2
+}
+
+// startRegistry serves an in-memory schema registry (franz-go's srfake) on
+// a free local port, with freight's CRM schema registered as a producer
+// would, under the subject <topic>-value.
+func startRegistry() (url string, crmSchemaID uint32, stop func(), err error) {
+	reg := srfake.NewRegistry()
+	id, _, err := reg.RegisterSchema(crmTopic+"-value", sr.Schema{Schema: schemas.CRMEvent, Type: sr.TypeAvro})
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("schema registry: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("schema registry: %w", err)
+	}
+	srv := &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), uint32(id), func() { _ = srv.Close() }, nil
 }
 
 // produce writes n records (0: until ctx ends) at rate per second (0: as

@@ -1,8 +1,10 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +39,7 @@ func TestGeneratedEventsPassTheStandIn(t *testing.T) {
 			refused["decode"]++
 			continue
 		}
-		ev, err := capi.Map(&e, kind, "", now)
+		ev, err := capi.Map(&e, kind, capi.Options{}, now)
 		prefix, _, _ := strings.Cut(e.EventID, "-")
 		if prefix == "bad" || e.EventID == "" {
 			if err == nil && tokens[ev.PixelID] != "" {
@@ -72,4 +74,55 @@ func TestGeneratedEventsPassTheStandIn(t *testing.T) {
 		t.Errorf("the stand-in holds %d events, %d were sent", stand.Total(), total)
 	}
 	t.Logf("sent %v, refused %v", sent, refused)
+}
+
+// TestGeneratedCRMEventsAsConfluentAvro: in freight dev the CRM topic
+// carries Confluent Avro; its records decode, through the schema registry,
+// to the very events the JSON generator of the same seed makes.
+func TestGeneratedCRMEventsAsConfluentAvro(t *testing.T) {
+	now := func() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) }
+	url, id, stop, err := startRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	reg, err := event.NewRegistry(event.RegistryConfig{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := event.NewConfluentAvro(event.KindCRM, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pixels := []string{"111111111111111"}
+	plain := NewGenerator(3, pixels, "web", "crm", now)
+	avro := NewGenerator(3, pixels, "web", "crm", now)
+	if err := avro.CRMAsConfluentAvro(id); err != nil {
+		t.Fatal(err)
+	}
+	crm := 0
+	for range 2000 {
+		j, a := plain.Next(), avro.Next()
+		if j.Topic != "crm" {
+			if !bytes.Equal(j.Value, a.Value) {
+				t.Fatalf("a web record differs between the generators")
+			}
+			continue
+		}
+		crm++
+		want, err := event.JSON{}.Decode(j.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dec.Decode(a.Value)
+		if err != nil {
+			t.Fatalf("a generated CRM record does not decode: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Avro gives\n%+v\nJSON gives\n%+v", got, want)
+		}
+	}
+	if crm < 100 {
+		t.Errorf("only %d CRM records in 2000", crm)
+	}
 }

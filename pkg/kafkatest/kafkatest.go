@@ -115,6 +115,28 @@ func (c *Cluster) Committed(group string) map[string]map[int32]int64 {
 	return out
 }
 
+// Assignments returns how many partitions of each topic each member of the
+// group holds, as the broker describes the group.
+func (c *Cluster) Assignments(group string) []map[string]int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	described, err := c.admin.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil
+	}
+	var out []map[string]int
+	for _, m := range described[group].Members {
+		n := map[string]int{}
+		if ca, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range ca.Topics {
+				n[t.Topic] += len(t.Partitions)
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // CaughtUp reports whether the group has committed the end offset of every
 // non-empty partition of the topics.
 func (c *Cluster) CaughtUp(group string, topics ...string) bool {

@@ -16,6 +16,7 @@ import (
 	"github.com/freight-relay/freight/pkg/deadletter"
 	"github.com/freight-relay/freight/pkg/dedup"
 	"github.com/freight-relay/freight/pkg/offsets"
+	"github.com/freight-relay/freight/pkg/parking"
 )
 
 // item is one record on its way through the pipeline.
@@ -25,6 +26,12 @@ type item struct {
 	key  string           // dedup key
 	fail *deadletter.Info // set when the record can never be sent
 	part *partState
+	// draft is the mapped event until the identity lookup finishes it
+	// (intake only).
+	draft *capi.Draft
+	// parked is the parking state of an event read from the parking topic,
+	// or of one being parked; nil otherwise.
+	parked *parking.Info
 
 	claimed bool // holds a dedup claim that must be confirmed or released
 
@@ -108,6 +115,11 @@ type coordinator struct {
 	dlInFlight int
 	senders    sync.WaitGroup
 
+	parkedWait   parkedQueue    // parked events read back before their time
+	parkedHeld   map[string]int // their number per pixel
+	parkInFlight int
+	parkPaused   bool // the parking topic's fetching is paused: parkedWait is full
+
 	draining      bool
 	drainDeadline time.Time
 	nextWait      time.Time
@@ -122,6 +134,8 @@ func newCoordinator(r *Relay, sendCtx context.Context, cancel context.CancelFunc
 		queued:   map[string][][]*item{},
 		inflight: map[string]int{},
 		held:     map[*item]struct{}{},
+
+		parkedHeld: map[string]int{},
 	}
 }
 
@@ -164,7 +178,7 @@ func (c *coordinator) idle() bool {
 	if c.sendCtx.Err() != nil {
 		return true // past the grace: stop waiting for queued batches and dead letters
 	}
-	return len(c.queued) == 0 && c.dlInFlight == 0
+	return len(c.queued) == 0 && c.dlInFlight == 0 && c.parkInFlight == 0
 }
 
 func (c *coordinator) nextWake(now time.Time) time.Duration {
@@ -177,6 +191,9 @@ func (c *coordinator) nextWake(now time.Time) time.Duration {
 	}
 	if len(c.held) > 0 {
 		d = min(d, c.nextRenew.Sub(now))
+	}
+	if len(c.parkedWait) > 0 {
+		d = min(d, c.parkedWait[0].parked.Until.Sub(now))
 	}
 	if c.draining {
 		d = min(d, c.drainDeadline.Sub(now))
@@ -203,6 +220,14 @@ func (c *coordinator) handle(m any) {
 		}
 	case abandonMsg:
 		c.release(m.items)
+	case parkMsg:
+		c.park(m.items, c.r.now())
+	case parkAckMsg:
+		c.parkAck(m)
+	case parkRetryMsg:
+		if c.sendCtx.Err() == nil && !m.it.part.revoked.Load() {
+			c.writeParked(m.it)
+		}
 	case batchDone:
 		if c.inflight[m.pixel]--; c.inflight[m.pixel] <= 0 {
 			delete(c.inflight, m.pixel)
@@ -230,31 +255,51 @@ func (c *coordinator) handle(m any) {
 		for _, b := range c.batcher.Flush() {
 			c.queued[b.Key] = append(c.queued[b.Key], b.Items)
 		}
-		// Events waiting for another sender's claim hold nothing: leave
-		// them undone, to be read again after the restart.
+		// Events waiting for another sender's claim, or parked events
+		// waiting for their time, hold nothing: leave them undone, to be
+		// read again after the restart.
 		c.waiting = nil
+		for _, it := range c.parkedWait {
+			c.parkedCount(it.ev.PixelID, -1)
+		}
+		c.parkedWait = nil
 	}
 }
 
-// intake registers a poll's records and claims its events in one pipeline.
+// intake registers a poll's records and claims its events in one pipeline;
+// parked events read back wait for their time first.
 func (c *coordinator) intake(items []*item) {
-	var toClaim []*item
+	now := c.r.now()
+	var toClaim, due []*item
 	for _, it := range items {
 		k := tp{it.rec.topic, it.rec.partition}
 		ps := c.parts[k]
 		if ps == nil {
 			ps = &partState{}
 			c.parts[k] = ps
+			// Commit where we start. A group that never committed this
+			// partition would otherwise restart it at start_offset: with
+			// latest, after a crash before the first record is done, every
+			// record read so far would be skipped (the parking topic's
+			// held events most of all).
+			c.r.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{
+				k.topic: {k.partition: {Epoch: it.rec.leaderEpoch, Offset: it.rec.offset}}})
 		}
 		it.part = ps
 		ps.offsets.Add(it.rec.offset, it)
-		if it.fail != nil {
+		switch {
+		case it.fail != nil:
 			c.deadLetter(it)
-			continue
+		case it.parked == nil:
+			toClaim = append(toClaim, it)
+		case it.parked.Until.After(now):
+			c.hold(it)
+		default:
+			due = append(due, it)
 		}
-		toClaim = append(toClaim, it)
 	}
 	c.claim(toClaim)
+	c.dueParked(due, now)
 }
 
 // claim claims the items' keys; claimed items go to their pixel's batch,
@@ -354,13 +399,16 @@ func (c *coordinator) sent(items []*item) {
 	}
 	// A batch is one pixel's: count once per batch, not per event (label
 	// lookups are not free).
-	var fields [len(capi.FieldNames)]int
+	var fields, dropped [len(capi.FieldNames)]int
 	for _, it := range items {
 		delete(c.held, it)
 		it.claimed = false
 		for i := range fields {
 			if it.ev.Fields.Has(i) {
 				fields[i]++
+			}
+			if it.ev.Dropped.Has(i) {
+				dropped[i]++
 			}
 		}
 		c.done(it)
@@ -373,6 +421,9 @@ func (c *coordinator) sent(items []*item) {
 	for i, n := range fields {
 		if n > 0 {
 			c.r.m.fieldEvents.WithLabelValues(px, capi.FieldNames[i]).Add(float64(n))
+		}
+		if d := dropped[i]; d > 0 {
+			c.r.m.fieldDropped.WithLabelValues(px, capi.FieldNames[i]).Add(float64(d))
 		}
 	}
 }
@@ -434,6 +485,8 @@ func (c *coordinator) done(it *item) {
 
 func (c *coordinator) tick(now time.Time) {
 	if !c.draining {
+		c.wakeParked(now)
+		c.maybePark(now)
 		for _, b := range c.batcher.Due(now) {
 			c.queued[b.Key] = append(c.queued[b.Key], b.Items)
 		}
@@ -528,6 +581,7 @@ func (c *coordinator) forget(parts map[string][]int32) {
 		}
 	}
 	c.waiting = kept
+	c.dropParked(isGone)
 	for px, bs := range c.queued {
 		var keep [][]*item
 		for _, b := range bs {

@@ -6,7 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the relay's Prometheus metrics (CONTRACT.md section 5). Labels
+// metrics are the relay's Prometheus metrics (CONTRACT.md section 5;
+// freight_consumer_lag is the lagTracker collector in lag.go). Labels
 // come from bounded sets: configured topics and pixels, outcome and class
 // names; never from error strings.
 type metrics struct {
@@ -18,13 +19,21 @@ type metrics struct {
 	requestSeconds *prometheus.HistogramVec
 	batchEvents    prometheus.Histogram
 	buffered       prometheus.Gauge
-	lag            *prometheus.GaugeVec
 	fieldEvents    *prometheus.CounterVec
-	redisErrors    *prometheus.CounterVec
-	failOpen       prometheus.Counter
-	leasesLost     prometheus.Counter
-	deprecated     prometheus.Counter
-	usage          *prometheus.GaugeVec
+	fieldDropped   *prometheus.CounterVec
+
+	parked      *prometheus.GaugeVec
+	parkedTotal *prometheus.CounterVec
+	pixelState  *prometheus.GaugeVec
+
+	identityLinked    *prometheus.CounterVec
+	identityConflicts prometheus.Counter
+	identityFailOpen  prometheus.Counter
+	redisErrors       *prometheus.CounterVec
+	failOpen          prometheus.Counter
+	leasesLost        prometheus.Counter
+	deprecated        prometheus.Counter
+	usage             *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,14 +64,33 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "freight_buffered_events", Help: "Records read and not yet done (sent, dropped or dead-lettered).",
 		}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "freight_consumer_lag", Help: "Records behind the partition's high watermark at the last fetch.",
-		}, []string{"topic", "partition"}),
 		fieldEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freight_user_data_field_events_total", Help: "Sent events carrying each user_data match key.",
 		}, []string{"pixel", "field"}),
+		fieldDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_user_data_values_dropped_total",
+			Help: "Sent events from which a given customer data value was left out because it did not normalize (an e-mail without @, a phone without digits), by match key.",
+		}, []string{"pixel", "field"}),
+		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "freight_parked_events", Help: "Parked events read back from the parking topic and waiting here for their time.",
+		}, []string{"pixel"}),
+		parkedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_events_parked_total", Help: "Events written to the parking topic, by pixel and why the pixel could not be served.",
+		}, []string{"pixel", "reason"}),
+		pixelState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "freight_pixel_state", Help: "1 for the pixel's current state: ok, failing, throttled, auth_failed or parked.",
+		}, []string{"pixel", "state"}),
+		identityLinked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_identity_linked_events_total", Help: "Events without an external_id that got one from the identity graph.",
+		}, []string{"pixel"}),
+		identityConflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freight_identity_conflicts_total", Help: "Identifiers already linked to another external_id than an event's; the first link stays.",
+		}),
+		identityFailOpen: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freight_identity_fail_open_total", Help: "Events sent without identity lookup because Redis failed (on_error: fail_open).",
+		}),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "freight_redis_errors_total", Help: "Failed Redis round trips, by dedup operation.",
+			Name: "freight_redis_errors_total", Help: "Failed Redis round trips, by operation (dedup steps, identity).",
 		}, []string{"op"}),
 		failOpen: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "freight_dedup_fail_open_total", Help: "Events sent without a dedup claim because Redis failed (on_error: fail_open).",
@@ -78,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.deduplicated, m.sent, m.deadLettered, m.requests,
-		m.requestSeconds, m.batchEvents, m.buffered, m.lag, m.fieldEvents, m.redisErrors, m.failOpen,
+		m.requestSeconds, m.batchEvents, m.buffered, m.fieldEvents, m.fieldDropped, m.parked, m.parkedTotal, m.pixelState, m.identityLinked, m.identityConflicts, m.identityFailOpen, m.redisErrors, m.failOpen,
 		m.leasesLost, m.deprecated, m.usage} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

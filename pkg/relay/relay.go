@@ -24,7 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strconv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +38,7 @@ import (
 	"github.com/freight-relay/freight/pkg/deadletter"
 	"github.com/freight-relay/freight/pkg/dedup"
 	"github.com/freight-relay/freight/pkg/event"
+	"github.com/freight-relay/freight/pkg/identity"
 )
 
 // Topic is an input topic.
@@ -51,6 +52,9 @@ type Topic struct {
 // Pixel is a configured pixel.
 type Pixel struct {
 	ID string
+	// IdentityGroup names the identity graph the pixel shares with the
+	// other pixels of its group; "" gives it a graph of its own.
+	IdentityGroup string
 	// Token returns the pixel's current access token; it is asked before
 	// every request so that a rotated token takes effect at once.
 	Token         func() (string, error)
@@ -73,16 +77,30 @@ type Config struct {
 	MaxBackoff     time.Duration
 	GiveUpAfter    time.Duration
 
-	// FailOpen sends events without dedup when Redis fails, instead of
-	// blocking until it answers.
+	// FailOpen sends events without dedup (and without identity lookup)
+	// when Redis fails, instead of blocking until it answers.
 	FailOpen      bool
 	ClaimLease    time.Duration
 	ShutdownGrace time.Duration
+
+	// PlainExternalID sends external_id normalized, not hashed
+	// (identity.external_id_hashing: none).
+	PlainExternalID bool
+	// LinkBy are the identifiers the identity graph joins people by
+	// (identity.link_by); used when Deps.Identity is set.
+	LinkBy []string
+
+	// ParkingTopic receives the events of a pixel that has failed for
+	// ParkAfter while the buffer is over half full; "" disables parking.
+	ParkingTopic string
+	ParkAfter    time.Duration
 }
 
 // Deps are the relay's connections, built and closed by the caller.
 type Deps struct {
-	Dedup    *dedup.Store
+	Dedup *dedup.Store
+	// Identity is the identity graph; nil when identity.enabled is false.
+	Identity *identity.Graph
 	Redis    redis.UniversalClient // for readiness
 	CAPI     *capi.Client
 	Logger   *slog.Logger
@@ -97,6 +115,7 @@ type Relay struct {
 	deps   Deps
 	log    *slog.Logger
 	m      *metrics
+	lag    *lagTracker
 	now    func() time.Time
 	kopts  []kgo.Opt
 	cl     *kgo.Client // made by Run
@@ -109,6 +128,9 @@ type Relay struct {
 	space     chan struct{}
 	coordDone chan struct{}
 	joined    atomic.Bool
+	// registryDown is set while a schema registry outage is waited out,
+	// so that it is logged once, not once per record.
+	registryDown atomic.Bool
 }
 
 // New builds a relay from base Kafka options (brokers, security, group,
@@ -128,8 +150,12 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	lag := newLagTracker()
+	if err := deps.Registry.Register(lag); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	r := &Relay{
-		cfg: cfg, deps: deps, log: deps.Logger, m: m, now: deps.Now,
+		cfg: cfg, deps: deps, log: deps.Logger, m: m, lag: lag, now: deps.Now,
 		topics:    map[string]*Topic{},
 		pixels:    map[string]*pixelState{},
 		space:     make(chan struct{}, 1),
@@ -142,8 +168,12 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 		r.topics[t.Name] = t
 		names = append(names, t.Name)
 	}
+	if cfg.ParkingTopic != "" {
+		names = append(names, cfg.ParkingTopic)
+	}
 	for _, p := range cfg.Pixels {
-		r.pixels[p.ID] = &pixelState{Pixel: p}
+		r.pixels[p.ID] = &pixelState{Pixel: p, stateGauge: r.m.pixelState}
+		r.m.pixelState.WithLabelValues(p.ID, "ok").Set(1)
 	}
 	r.kopts = append(append([]kgo.Opt{}, kopts...),
 		kgo.ConsumeTopics(names...),
@@ -155,7 +185,7 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 		kgo.AutoCommitMarks(),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
-		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { r.joined.Store(true) }),
+		kgo.OnPartitionsAssigned(r.onAssigned),
 	)
 	return r, nil
 }
@@ -167,7 +197,16 @@ func (r *Relay) Ready(ctx context.Context) error {
 		return errors.New("the consumer has not joined its group yet")
 	}
 	if r.deps.Redis != nil {
-		if err := r.deps.Redis.Ping(ctx).Err(); err != nil {
+		// After Redis restarts, the pool still holds connections to the old
+		// process; each failed ping drops a few. Try a few times before
+		// calling Redis down.
+		var err error
+		for range 5 {
+			if err = r.deps.Redis.Ping(ctx).Err(); err == nil || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil {
 			return errors.New("redis does not answer")
 		}
 	}
@@ -191,6 +230,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	r.cl = cl
+	r.lag.cl.Store(cl)
+	defer r.lag.cl.Store(nil) // a closed client has no lag to report
 	r.dl = deadletter.NewWriter(cl, r.cfg.DeadLetterTopic)
 	c := newCoordinator(r, sendCtx, cancelSends)
 	go func() {
@@ -249,14 +290,30 @@ func (r *Relay) intake(ctx context.Context) {
 		})
 		var recs []*kgo.Record
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			first := int64(-1)
 			if n := len(fp.Records); n > 0 {
-				last := fp.Records[n-1].Offset
-				r.m.lag.WithLabelValues(fp.Topic, itoa(fp.Partition)).Set(float64(max(fp.HighWatermark-last-1, 0)))
+				first = fp.Records[0].Offset
 				r.m.consumed.WithLabelValues(fp.Topic).Add(float64(n))
 			}
+			r.lag.observe(fp.Topic, fp.Partition, first, fp.HighWatermark)
 			recs = append(recs, fp.Records...)
 		})
-		msg := pollMsg{items: r.prepareAll(recs)}
+		items, ok := r.prepareAll(ctx, recs)
+		if !ok {
+			// Shutting down during a schema registry outage: nothing of
+			// this poll is done. The client's leaving the group waits for
+			// the poll to be let go.
+			r.cl.AllowRebalance()
+			return
+		}
+		if r.deps.Identity != nil && !r.resolveIdentities(ctx, items) {
+			// Shutting down during a Redis outage: nothing of this poll is
+			// done. The client cannot leave the group while a poll holds
+			// rebalances.
+			r.cl.AllowRebalance()
+			return
+		}
+		msg := pollMsg{items: items}
 		if len(msg.items) > 0 {
 			r.buffered.Add(int64(len(msg.items)))
 			r.m.buffered.Set(float64(r.buffered.Load()))
@@ -269,15 +326,23 @@ func (r *Relay) intake(ctx context.Context) {
 // prepareAll decodes and maps a poll's records, in order. Decoding,
 // normalizing and hashing are most of the relay's CPU, so a large poll is
 // split over one goroutine per CPU.
-func (r *Relay) prepareAll(recs []*kgo.Record) []*item {
-	items := make([]*item, len(recs))
+//
+// ok is false when ctx ended while records waited for the schema registry:
+// then none of the poll may be posted. Its records are not registered with
+// the offset trackers, so no commit passes them, and they are read again
+// after the restart; posting the rest would let the watermark skip the
+// abandoned ones.
+func (r *Relay) prepareAll(ctx context.Context, recs []*kgo.Record) (items []*item, ok bool) {
+	items = make([]*item, len(recs))
 	now := r.now()
 	workers := min(runtime.GOMAXPROCS(0), len(recs)/256)
 	if workers <= 1 {
 		for i, rec := range recs {
-			items[i] = r.prepare(rec, now)
+			if items[i] = r.prepare(ctx, rec, now); items[i] == nil {
+				return nil, false
+			}
 		}
-		return items
+		return items, true
 	}
 	var wg sync.WaitGroup
 	chunk := (len(recs) + workers - 1) / workers
@@ -285,46 +350,138 @@ func (r *Relay) prepareAll(recs []*kgo.Record) []*item {
 		hi := min(lo+chunk, len(recs))
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				items[i] = r.prepare(recs[i], now)
+				if items[i] = r.prepare(ctx, recs[i], now); items[i] == nil {
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
-	return items
+	if slices.Contains(items, nil) {
+		return nil, false
+	}
+	return items, true
 }
 
 // prepare decodes and maps one record. A record that cannot be sent comes
-// back with its dead-letter verdict.
-func (r *Relay) prepare(rec *kgo.Record, now time.Time) *item {
+// back with its dead-letter verdict; nil means ctx ended while the record
+// waited for the schema registry.
+func (r *Relay) prepare(ctx context.Context, rec *kgo.Record, now time.Time) *item {
 	it := &item{rec: newRecord(rec)}
 	t := r.topics[rec.Topic]
+	if rec.Topic == r.cfg.ParkingTopic {
+		t = r.parkedRecord(it, rec)
+		if it.fail != nil {
+			return it
+		}
+	}
 	if t == nil { // cannot happen: we consume only configured topics
 		it.fail = &deadletter.Info{Class: deadletter.ClassConfig, Message: "record from an unconfigured topic"}
 		return it
 	}
-	raw, err := t.Decoder.Decode(rec.Value)
+	raw, err := r.decode(ctx, t, rec.Value)
+	if errors.Is(err, errAbandoned) {
+		return nil
+	}
 	if err != nil {
 		it.fail = &deadletter.Info{Class: deadletter.ClassDecode, Message: err.Error()}
 		return it
 	}
-	ev, err := capi.Map(&raw, t.Kind, t.DefaultPixel, now)
+	d, err := capi.NewDraft(&raw, t.Kind, capi.Options{DefaultPixel: t.DefaultPixel, PlainExternalID: r.cfg.PlainExternalID}, now)
 	if err != nil {
-		var inv *capi.InvalidError
-		class, msg := deadletter.ClassValidation, err.Error()
-		if errors.As(err, &inv) {
-			class = inv.Class
-		}
-		it.fail = &deadletter.Info{Class: class, Message: msg, PixelID: raw.PixelID, EventID: raw.EventID, EventName: raw.EventName}
+		it.fail = invalidInfo(err, raw.PixelID, raw.EventID, raw.EventName)
 		return it
+	}
+	if r.deps.Identity != nil {
+		it.draft = d // finished after the identity lookup (resolveIdentities)
+		return it
+	}
+	r.finish(it, d)
+	return it
+}
+
+// errAbandoned: the relay stopped while a record waited for the schema
+// registry.
+var errAbandoned = errors.New("abandoned while waiting for the schema registry")
+
+// decode decodes a record's value. A decoder that cannot reach the schema
+// registry says so with *event.UnavailableError: the record is fine, so it
+// is never dead-lettered; like Redis in block mode, decode waits (capped
+// exponential backoff with jitter, from retry.initial_backoff) and tries
+// again until the registry answers or ctx ends (errAbandoned). While it
+// waits, the poll and with it rebalances wait too: a member held past the
+// group's rebalance timeout loses its partitions, which onLost handles as
+// after any lost session.
+func (r *Relay) decode(ctx context.Context, t *Topic, value []byte) (event.Event, error) {
+	// An outage stalls every topic's intake: keep the tries frequent (at
+	// least every 5s) even when retry.max_backoff, sized for Meta, is
+	// minutes.
+	backoff, maxBackoff := r.cfg.InitialBackoff, min(r.cfg.MaxBackoff, 5*time.Second)
+	if backoff <= 0 || maxBackoff < backoff {
+		backoff, maxBackoff = 200*time.Millisecond, 5*time.Second
+	}
+	var since time.Time
+	for {
+		raw, err := t.Decoder.Decode(value)
+		var ue *event.UnavailableError
+		if !errors.As(err, &ue) {
+			if !since.IsZero() && r.registryDown.CompareAndSwap(true, false) {
+				r.log.Info("schema registry answers again", "topic", t.Name, "waited", time.Since(since).Round(time.Millisecond))
+			}
+			return raw, err
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if r.registryDown.CompareAndSwap(false, true) {
+			// The error names the schema id and the failure, never the value.
+			r.log.Warn("schema registry unavailable; holding the poll and retrying", "topic", t.Name,
+				"schema_id", ue.SchemaID, "err", ue)
+		}
+		select {
+		case <-ctx.Done():
+			return event.Event{}, errAbandoned
+		case <-time.After(jitter(backoff)):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// finish checks a draft's customer data and encodes it: the item is ready
+// to claim and batch, or has its dead-letter verdict.
+func (r *Relay) finish(it *item, d *capi.Draft) {
+	ev, err := d.Finish()
+	if err != nil {
+		it.fail = invalidInfo(err, d.PixelID(), d.EventID(), d.EventName())
+		return
 	}
 	it.ev = ev
 	if r.pixels[ev.PixelID] == nil {
 		it.fail = &deadletter.Info{Class: deadletter.ClassConfig, Message: "pixel " + ev.PixelID + " is not configured",
 			PixelID: ev.PixelID, EventID: ev.EventID, EventName: ev.EventName}
-		return it
+		return
 	}
 	it.key = r.deps.Dedup.Key(ev.PixelID, ev.EventName, ev.EventID)
-	return it
+}
+
+// invalidInfo is the dead-letter verdict for an event capi refused.
+func invalidInfo(err error, pixel, eventID, eventName string) *deadletter.Info {
+	class := deadletter.ClassValidation
+	var inv *capi.InvalidError
+	if errors.As(err, &inv) {
+		class = inv.Class
+	}
+	return &deadletter.Info{Class: class, Message: err.Error(), PixelID: pixel, EventID: eventID, EventName: eventName}
+}
+
+// onAssigned runs in franz-go's group goroutine when the group gave us
+// partitions (with the cooperative balancer, only the new ones).
+func (r *Relay) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	r.lag.assign(assigned)
+	for topic, ps := range assigned {
+		r.log.Info("partitions assigned", "topic", topic, "partitions", ps)
+	}
+	r.joined.Store(true)
 }
 
 // onRevoked runs in franz-go's group goroutine, between polls (we block
@@ -334,7 +491,11 @@ func (r *Relay) prepare(rec *kgo.Record, now time.Time) *item {
 // not commit "uncommitted" offsets here: that would commit records still in
 // flight.
 func (r *Relay) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	r.lag.drop(revoked)
 	r.forget(revoked)
+	for topic, ps := range revoked {
+		r.log.Info("partitions revoked", "topic", topic, "partitions", ps)
+	}
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		r.log.Warn("commit on revoke", "err", err)
 	}
@@ -344,7 +505,11 @@ func (r *Relay) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[strin
 // work without committing: the new owner does it again.
 func (r *Relay) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	r.joined.Store(false) // until the group is joined again
+	r.lag.drop(lost)
 	r.forget(lost)
+	for topic, ps := range lost {
+		r.log.Warn("partitions lost; their unfinished records go to the new owner", "topic", topic, "partitions", ps)
+	}
 }
 
 func (r *Relay) forget(parts map[string][]int32) {
@@ -355,8 +520,6 @@ func (r *Relay) forget(parts map[string][]int32) {
 	case <-r.coordDone:
 	}
 }
-
-func itoa(p int32) string { return strconv.Itoa(int(p)) }
 
 // mailbox is the coordinator's unbounded inbox. Unbounded so that no poster
 // (the intake, senders, franz-go's produce callbacks) ever blocks on the

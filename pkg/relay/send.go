@@ -7,17 +7,106 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/freight-relay/freight/pkg/capi"
 	"github.com/freight-relay/freight/pkg/deadletter"
 )
 
 // pixelState is what the senders of one pixel share: when Meta throttles the
 // pixel or refuses its token, every batch of the pixel waits, not only the
-// one that got the answer.
+// one that got the answer; and when the pixel has failed for long, its
+// senders hand their batches back to be parked.
 type pixelState struct {
 	Pixel
 	mu           sync.Mutex
 	blockedUntil time.Time
+	failingSince time.Time // the first failure since the last success; zero while it is served
+	reason       string    // the last failure: a Reason* constant
+	code         int       // Meta's code of the last failure, 0 without an answer
+	parked       bool      // its events were parked since the last success
+	interrupt    chan struct{}
+	// stateGauge is freight_pixel_state, set under mu so that concurrent
+	// changes never leave two states at 1.
+	stateGauge *prometheus.GaugeVec
+}
+
+// Why a pixel cannot be served, for parking and its metrics.
+const (
+	ReasonAuth        = "auth"
+	ReasonThrottled   = "throttled"
+	ReasonUnavailable = "unavailable"
+	ReasonDeprecated  = "deprecated"
+)
+
+// stateLocked names the pixel's state; p.mu is held.
+func (p *pixelState) stateLocked() string {
+	switch {
+	case p.failingSince.IsZero():
+		return "ok"
+	case p.parked:
+		return "parked"
+	case p.reason == ReasonAuth:
+		return "auth_failed"
+	case p.reason == ReasonThrottled:
+		return "throttled"
+	}
+	return "failing"
+}
+
+// update changes the pixel's state under its lock, sets its gauge, and
+// reports the state before and after.
+func (p *pixelState) update(f func()) (before, after string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	before = p.stateLocked()
+	f()
+	after = p.stateLocked()
+	if before != after && p.stateGauge != nil {
+		p.stateGauge.WithLabelValues(p.ID, before).Set(0)
+		p.stateGauge.WithLabelValues(p.ID, after).Set(1)
+	}
+	return before, after
+}
+
+// blockedFor is how long the pixel has failed without a success.
+func (p *pixelState) blockedFor(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failingSince.IsZero() {
+		return 0
+	}
+	return now.Sub(p.failingSince)
+}
+
+// failure returns why the pixel fails, since when, and Meta's code.
+func (p *pixelState) failure() (reason string, since time.Time, code int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reason, p.failingSince, p.code
+}
+
+// park marks the pixel parked and makes its sleeping senders hand their
+// batches back.
+func (p *pixelState) park() (before, after string) {
+	return p.update(func() {
+		p.parked = true
+		if p.interrupt != nil {
+			close(p.interrupt)
+			p.interrupt = nil // the next sender sleeps on a fresh one
+		}
+	})
+}
+
+// interrupted is closed when the pixel's senders must hand their batches
+// back for parking.
+func (p *pixelState) interrupted() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.interrupt == nil {
+		p.interrupt = make(chan struct{})
+	}
+	return p.interrupt
 }
 
 func (p *pixelState) block(until time.Time) {
@@ -49,8 +138,12 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 		if len(b) == 0 {
 			continue
 		}
-		if !sleepUntil(ctx, px.unblockedAt(), r.now) {
+		switch sleepUntil(ctx, px.unblockedAt(), r.now, px.interrupted()) {
+		case canceled:
 			r.abandon(append(stack, b))
+			return
+		case interrupted:
+			r.handBack(append(stack, b))
 			return
 		}
 		b = r.prune(b) // time passed while the pixel was blocked
@@ -84,6 +177,9 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			r.m.usage.WithLabelValues(px.ID).Set(res.Usage)
 		}
 
+		if res.Outcome == capi.OK || res.Outcome == capi.Rejected || res.Outcome == capi.TooOld {
+			r.served(px) // Meta took the token and answered for the events
+		}
 		switch res.Outcome {
 		case capi.OK:
 			failures = 0
@@ -122,12 +218,17 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 				px.block(now.Add(wait))
 			}
 			r.logFailure(px.ID, res)
+			r.failing(px, res, now)
 			b = r.giveUp(b, res, now)
 			if len(b) > 0 {
 				stack = append(stack, b)
 			}
-			if !sleepUntil(ctx, now.Add(wait), r.now) {
+			switch sleepUntil(ctx, now.Add(wait), r.now, px.interrupted()) {
+			case canceled:
 				r.abandon(stack)
+				return
+			case interrupted:
+				r.handBack(stack)
 				return
 			}
 		}
@@ -238,6 +339,58 @@ func (r *Relay) fail(b []*item, info deadletter.Info) {
 	r.box.post(failMsg{items: b})
 }
 
+// handBack gives the coordinator the batches of a pixel being parked.
+func (r *Relay) handBack(bs [][]*item) {
+	var all []*item
+	for _, b := range bs {
+		all = append(all, b...)
+	}
+	if len(all) > 0 {
+		r.box.post(parkMsg{items: all})
+	}
+}
+
+// served records that Meta answered for the pixel's events.
+func (r *Relay) served(px *pixelState) {
+	before, after := px.update(func() { px.failingSince, px.parked, px.reason, px.code = time.Time{}, false, "", 0 })
+	r.stateChanged(px, before, after)
+}
+
+// failing records that a send of the pixel failed.
+func (r *Relay) failing(px *pixelState, res capi.Result, now time.Time) {
+	reason := ReasonUnavailable
+	switch res.Outcome {
+	case capi.Auth:
+		reason = ReasonAuth
+	case capi.Throttled:
+		reason = ReasonThrottled
+	case capi.Deprecated:
+		reason = ReasonDeprecated
+	}
+	before, after := px.update(func() {
+		if px.failingSince.IsZero() {
+			px.failingSince = now
+		}
+		px.reason, px.code = reason, res.Code
+	})
+	r.stateChanged(px, before, after)
+}
+
+// stateChanged logs a change of the pixel's state, with the Graph error
+// code that caused it.
+func (r *Relay) stateChanged(px *pixelState, before, after string) {
+	if before == after {
+		return
+	}
+	reason, since, code := px.failure()
+	if after == "ok" {
+		r.log.Info("pixel served again", "pixel", px.ID, "was", before)
+		return
+	}
+	r.log.Warn("pixel state changed", "pixel", px.ID, "state", after, "was", before, "reason", reason,
+		"code", code, "failing_since", since.UTC().Format(time.RFC3339))
+}
+
 func (r *Relay) abandon(bs [][]*item) {
 	var all []*item
 	for _, b := range bs {
@@ -252,18 +405,35 @@ func metaInfo(class string, res capi.Result) deadletter.Info {
 	return deadletter.Info{Class: class, Message: res.Message, Code: res.Code, Subcode: res.Subcode, FBTraceID: res.FBTraceID}
 }
 
-// sleepUntil waits until t; false when ctx ended first.
-func sleepUntil(ctx context.Context, t time.Time, now func() time.Time) bool {
+// How a sleep ended.
+const (
+	slept       = iota
+	canceled    // ctx ended: shutting down
+	interrupted // the pixel is being parked
+)
+
+// sleepUntil waits until t, unless ctx ends or interrupt is closed first.
+func sleepUntil(ctx context.Context, t time.Time, now func() time.Time, interrupt <-chan struct{}) int {
+	if ctx.Err() != nil {
+		return canceled
+	}
+	select {
+	case <-interrupt:
+		return interrupted
+	default:
+	}
 	d := t.Sub(now())
 	if d <= 0 {
-		return ctx.Err() == nil
+		return slept
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-		return true
+		return slept
 	case <-ctx.Done():
-		return false
+		return canceled
+	case <-interrupt:
+		return interrupted
 	}
 }
