@@ -183,6 +183,14 @@ func TestCrashWhileParkingLosesNothingAndDuplicatesNothing(t *testing.T) {
 
 	first := e.runProcess(cfg, nil)
 	kafkatest.Eventually(t, wait, "parking to start", func() bool { return len(e.kafka.ReadAll(parkT)) > 0 })
+	// Meta now holds every request, and we kill once every event it
+	// accepted is confirmed: a kill between Meta's answer and the confirm
+	// is the one duplicate no sender can prevent (the contract's
+	// exception), not what this test is about.
+	e.meta.SetDelay(time.Hour)
+	kafkatest.Eventually(t, wait, "every accepted event to be confirmed", func() bool {
+		return e.confirmedKeys() == e.meta.Total()
+	})
 	first.signal(syscall.SIGKILL)
 	first.exitCode()
 	// How many parked events will also be read again from their source:
@@ -201,6 +209,7 @@ func TestCrashWhileParkingLosesNothingAndDuplicatesNothing(t *testing.T) {
 	t.Logf("killed with %d records in the parking topic (%d of them also uncommitted at their source), %d events at Meta",
 		len(e.kafka.ReadAll(parkT)), overlap, e.meta.Total())
 
+	e.meta.SetDelay(0)
 	e.meta.ClearPixelFault(pixelA)
 	second := e.runProcess(cfg, nil)
 	e.waitCaughtUp(cfg)

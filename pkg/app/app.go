@@ -148,6 +148,11 @@ func New(cfg config.Config, o Options) (*App, error) {
 	deps := relay.Deps{Dedup: store, Redis: rdb, CAPI: client, Logger: o.Logger, Registry: o.Registry, Now: o.Now}
 	if cfg.Identity.Enabled {
 		deps.Identity = identity.New(rdb, cfg.Redis.KeyPrefix, cfg.Identity.TTL)
+		if !slices.Contains(cfg.Identity.LinkBy, identity.KindExternalID) {
+			// Only an event's own external_id starts a link: without it
+			// the graph stays empty.
+			o.Logger.Warn("identity.link_by does not name external_id: no event links its identifiers, so no event gets an external_id from the graph")
+		}
 	}
 	r, err := relay.New(rc, relayOpts, deps)
 	if err != nil {
