@@ -114,18 +114,37 @@ func (c *coordinator) dueParked(items []*item, now time.Time) {
 		px := c.r.pixels[it.ev.PixelID]
 		_, since, _ := px.failure()
 		until := px.unblockedAt()
-		switch {
-		case since.IsZero() || !until.After(now):
+		switch dueAction(since, until, now, c.r.cfg.ParkAfter) {
+		case dueSend:
 			send = append(send, it)
-		case until.Sub(now) < c.r.cfg.ParkAfter:
+		case dueHold:
 			it.parked.Until = until
 			c.hold(it)
-		default:
+		case dueRepark:
 			again = append(again, it)
 		}
 	}
 	c.park(again, now)
 	c.claim(send)
+}
+
+// What becomes of a parked event whose time has come.
+const (
+	dueSend   = iota // its pixel is served, or only paced: send it
+	dueHold          // its pixel is blocked for less than parkAfter: wait here
+	dueRepark        // its pixel is blocked for longer: park it again
+)
+
+// dueAction decides for a parked event whose pixel has failed since since
+// (zero when served) and is blocked by Meta until until.
+func dueAction(since, until, now time.Time, parkAfter time.Duration) int {
+	switch {
+	case since.IsZero() || !until.After(now):
+		return dueSend
+	case until.Sub(now) < parkAfter:
+		return dueHold
+	}
+	return dueRepark
 }
 
 // maybePark parks the buffered events of every pixel that has failed for
@@ -140,8 +159,7 @@ func (c *coordinator) maybePark(now time.Time) {
 	if c.draining || c.r.cfg.ParkingTopic == "" {
 		return
 	}
-	parked := len(c.parkedWait)
-	if 2*(int(c.r.buffered.Load())-parked) <= c.r.cfg.MaxBufferedEvents-parked {
+	if !overHalf(int(c.r.buffered.Load()), len(c.parkedWait), c.r.cfg.MaxBufferedEvents) {
 		return
 	}
 	for id, px := range c.r.pixels {
@@ -162,6 +180,12 @@ func (c *coordinator) maybePark(now time.Time) {
 		c.r.stateChanged(px, before, after)
 		c.park(items, now)
 	}
+}
+
+// overHalf reports whether source events (buffered minus the parked ones
+// read back) take more than half the space the parked ones leave.
+func overHalf(buffered, parked, max int) bool {
+	return 2*(buffered-parked) > max-parked
 }
 
 // park writes items to the parking topic, or dead-letters those past
