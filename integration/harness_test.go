@@ -16,16 +16,15 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freight-relay/freight/pkg/app"
+	"github.com/freight-relay/freight/pkg/apptest"
 	"github.com/freight-relay/freight/pkg/capi/capitest"
 	"github.com/freight-relay/freight/pkg/config"
 	"github.com/freight-relay/freight/pkg/deadletter"
@@ -122,13 +121,9 @@ func (e *env) lookupEnv(k string) (string, bool) {
 
 // instance is one in-process freight.
 type instance struct {
-	t      *testing.T
-	reg    *prometheus.Registry
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	*apptest.Instance
+	t    *testing.T
+	addr string
 }
 
 type startOpt func(*app.Options)
@@ -142,7 +137,7 @@ func (e *env) start(cfg config.Config, opts ...startOpt) *instance {
 	}
 	reg := prometheus.NewRegistry()
 	o := app.Options{
-		Logger:    slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:    slog.New(slog.NewTextHandler(apptest.LogWriter{T: e.t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Registry:  reg,
 		LookupEnv: e.lookupEnv,
 		ExtraKafkaOpts: []kgo.Opt{kgo.MetadataMinAge(100 * time.Millisecond),
@@ -155,75 +150,15 @@ func (e *env) start(cfg config.Config, opts ...startOpt) *instance {
 	if err != nil {
 		e.t.Fatalf("app.New: %v", err)
 	}
-	addr, err := a.Listen()
-	if err != nil {
-		e.t.Fatalf("listen: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{t: e.t, reg: reg, addr: addr, cancel: cancel, done: make(chan error, 1)}
-	go func() { in.done <- a.Run(ctx) }()
-	e.t.Cleanup(func() { _ = in.stop() })
-	return in
+	run := apptest.Start(e.t, a, reg, wait)
+	return &instance{Instance: run, t: e.t, addr: run.Addr}
 }
 
 // stop drains the instance as SIGTERM would and returns Run's error.
-func (in *instance) stop() error {
-	in.once.Do(func() {
-		in.cancel()
-		select {
-		case in.err = <-in.done:
-		case <-time.After(wait):
-			in.err = fmt.Errorf("instance did not stop within %s", wait)
-		}
-	})
-	return in.err
-}
+func (in *instance) stop() error { return in.Stop() }
 
-// counter sums a metric over the label values given (name=value pairs).
-func (in *instance) counter(name string, labels ...string) float64 {
-	mfs, err := in.reg.Gather()
-	if err != nil {
-		in.t.Fatalf("gather: %v", err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.Metric {
-			for i := 0; i+1 < len(labels); i += 2 {
-				if labelValue(m, labels[i]) != labels[i+1] {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-func labelValue(m *dto.Metric, name string) string {
-	for _, l := range m.Label {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
-
-// testWriter sends log lines to t.Log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+// counter sums a metric over the label values given (name, value pairs).
+func (in *instance) counter(name string, labels ...string) float64 { return in.Sum(in.t, name, labels...) }
 
 // ev is a raw web event builder.
 type ev map[string]any

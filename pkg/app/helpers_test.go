@@ -1,12 +1,10 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/freight-relay/freight/pkg/apptest"
 	"github.com/freight-relay/freight/pkg/config"
 )
 
@@ -59,25 +58,16 @@ func memRedis(t *testing.T) string {
 // logs for secrets lowers it to debug).
 var appLogLevel = slog.LevelInfo
 
-// running is an App run by a test until its cleanup.
-type running struct {
-	reg    *prometheus.Registry
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
-}
-
-// startApp builds and runs an App; env holds the environment it sees.
-func startApp(t *testing.T, cfg config.Config, env map[string]string, extra ...kgo.Opt) *running {
+// startApp builds and runs an App until the test ends; env holds the
+// environment it sees. A Run error fails the test.
+func startApp(t *testing.T, cfg config.Config, env map[string]string, extra ...kgo.Opt) *apptest.Instance {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
 	reg := prometheus.NewRegistry()
 	a, err := New(cfg, Options{
-		Logger:    slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: appLogLevel})),
+		Logger:    slog.New(slog.NewTextHandler(apptest.LogWriter{T: t}, &slog.HandlerOptions{Level: appLogLevel})),
 		Registry:  reg,
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		ExtraKafkaOpts: append([]kgo.Opt{kgo.MetadataMinAge(100 * time.Millisecond),
@@ -86,72 +76,13 @@ func startApp(t *testing.T, cfg config.Config, env map[string]string, extra ...k
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	addr, err := a.Listen()
-	if err != nil {
-		t.Fatalf("Listen: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{reg: reg, addr: addr, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.Run(ctx) }()
+	r := apptest.Start(t, a, reg, testWait)
 	t.Cleanup(func() {
-		if err := r.stop(); err != nil {
+		if err := r.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
 	return r
-}
-
-// stop drains the App as SIGTERM would and returns Run's error.
-func (r *running) stop() error {
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case r.err = <-r.done:
-		case <-time.After(testWait):
-			r.err = fmt.Errorf("did not stop within %s", testWait)
-		}
-	})
-	return r.err
-}
-
-// series returns the values of a metric by the label values named, joined
-// with "/" (e.g. "web-events/0" for topic and partition).
-func (r *running) series(t *testing.T, name string, labels ...string) map[string]float64 {
-	t.Helper()
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			var key []string
-			for _, l := range labels {
-				for _, lp := range m.Label {
-					if lp.GetName() == l {
-						key = append(key, lp.GetValue())
-					}
-				}
-			}
-			switch {
-			case m.Gauge != nil:
-				out[strings.Join(key, "/")] += m.Gauge.GetValue()
-			case m.Counter != nil:
-				out[strings.Join(key, "/")] += m.Counter.GetValue()
-			}
-		}
-	}
-	return out
-}
-
-type testLog struct{ t *testing.T }
-
-func (w testLog) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // webRecord is a valid web event for testPixel on topic and partition.

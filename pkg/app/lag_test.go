@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/freight-relay/freight/pkg/apptest"
 	"github.com/freight-relay/freight/pkg/capi/capitest"
 	"github.com/freight-relay/freight/pkg/kafkatest"
 )
@@ -25,7 +26,7 @@ func TestConsumerLagCountsRecordsNotDone(t *testing.T) {
 	app := startApp(t, cfg, map[string]string{"TOKEN": testToken})
 
 	lag := func() map[string]float64 {
-		return inputLag(app.series(t, "freight_consumer_lag", "topic", "partition"))
+		return inputLag(app.Series(t, "freight_consumer_lag", "topic", "partition"))
 	}
 	wantLag := func(what string, want map[string]float64) {
 		t.Helper()
@@ -35,12 +36,12 @@ func TestConsumerLagCountsRecordsNotDone(t *testing.T) {
 	kc.Produce(webRecords("p0", webTopic, 0, 8)...)
 	kc.Produce(webRecords("p1", webTopic, 1, 4)...)
 	eventually(t, "Meta to refuse the token", func() bool {
-		return app.series(t, "freight_capi_requests_total", "outcome")["auth"] > 0
+		return app.Series(t, "freight_capi_requests_total", "outcome")["auth"] > 0
 	}, nil)
 	wantLag("every record to count as lag while none is done", map[string]float64{
 		"web-events/0": 8, "web-events/1": 4, "crm-events/0": 0, "crm-events/1": 0,
 	})
-	if b := app.series(t, "freight_buffered_events")[""]; b != 10 {
+	if b := app.Series(t, "freight_buffered_events")[""]; b != 10 {
 		t.Fatalf("freight_buffered_events = %v, want 10 (the buffer full, the intake paused)", b)
 	}
 
@@ -73,8 +74,8 @@ func TestConsumerLagIsReportedByTheOwnerOnly(t *testing.T) {
 		kc.Produce(webRecords(fmt.Sprint("p", p), webTopic, p, int(p)+1)...)
 	}
 	first := startApp(t, cfg, env)
-	lagOf := func(r *running) map[string]float64 {
-		return inputLag(r.series(t, "freight_consumer_lag", "topic", "partition"))
+	lagOf := func(r *apptest.Instance) map[string]float64 {
+		return inputLag(r.Series(t, "freight_consumer_lag", "topic", "partition"))
 	}
 	eventually(t, "the first member to report all 8 partitions", func() bool { return len(lagOf(first)) == 8 },
 		func() any { return lagOf(first) })

@@ -331,14 +331,14 @@ func secureChild(t *testing.T) {
 	app := startApp(t, cfg, map[string]string{"TOKEN": testToken, "KAFKA_PASSWORD": kafkaPassword})
 
 	eventually(t, "/readyz to answer 200 (joined the group, Redis answers over TLS)", func() bool {
-		resp, err := http.Get("http://" + app.addr + "/readyz")
+		resp, err := http.Get("http://" + app.Addr + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, nil)
-	if r := app.series(t, "freight_ready")[""]; r != 1 {
+	if r := app.Series(t, "freight_ready")[""]; r != 1 {
 		t.Errorf("freight_ready = %v while /readyz answers 200", r)
 	}
 
@@ -360,15 +360,15 @@ func secureChild(t *testing.T) {
 		t.Fatalf("produce: %v", err)
 	}
 	eventually(t, "the events to reach the stand-in, deduplicated through Redis", func() bool {
-		return meta.Total() == 4 && app.series(t, "freight_events_deduplicated_total")[""] == 1
+		return meta.Total() == 4 && app.Series(t, "freight_events_deduplicated_total")[""] == 1
 	}, func() any {
-		return fmt.Sprint(meta.Total(), " sent, ", app.series(t, "freight_events_deduplicated_total"), " deduplicated")
+		return fmt.Sprint(meta.Total(), " sent, ", app.Series(t, "freight_events_deduplicated_total"), " deduplicated")
 	})
 	if n := meta.Count(testPixel, "Purchase", "tls-0"); n != 1 {
 		t.Errorf("tls-0 reached Meta %d times, want once", n)
 	}
 	// kprom's franz-go metrics are on the same registry.
-	if len(app.series(t, "freight_kafka_connects_total", "node_id")) == 0 {
+	if len(app.Series(t, "freight_kafka_connects_total", "node_id")) == 0 {
 		t.Error("no freight_kafka_connects_total: the kprom hooks are not on the served registry")
 	}
 }
