@@ -158,7 +158,9 @@ func (e *env) start(cfg config.Config, opts ...startOpt) *instance {
 func (in *instance) stop() error { return in.Stop() }
 
 // counter sums a metric over the label values given (name, value pairs).
-func (in *instance) counter(name string, labels ...string) float64 { return in.Sum(in.t, name, labels...) }
+func (in *instance) counter(name string, labels ...string) float64 {
+	return in.Sum(in.t, name, labels...)
+}
 
 // ev is a raw web event builder.
 type ev map[string]any
