@@ -235,8 +235,8 @@ func (c *coordinator) handle(m any) {
 	case dlAckMsg:
 		c.dlInFlight--
 		if m.err != nil {
-			c.r.log.Error("dead-letter write failed; retrying", "topic", m.it.rec.topic,
-				"partition", m.it.rec.partition, "offset", m.it.rec.offset, "err", m.err)
+			c.r.log.Error("dead-letter write failed; retrying", "class", m.it.fail.Class, "pixel", m.it.fail.PixelID,
+				"topic", m.it.rec.topic, "partition", m.it.rec.partition, "offset", m.it.rec.offset, "err", m.err)
 			time.AfterFunc(time.Second, func() { c.r.box.post(dlRetryMsg{m.it}) })
 			return
 		}
@@ -394,7 +394,11 @@ func (c *coordinator) sent(items []*item) {
 	if err != nil && !c.r.cfg.FailOpen {
 		// Shutting down with Redis away: the events reached Meta but stay
 		// undone; they are read again after the restart.
-		c.r.log.Warn("events sent but not confirmed in redis", "events", len(items))
+		pixel := ""
+		if len(items) > 0 {
+			pixel = items[0].ev.PixelID
+		}
+		c.r.log.Warn("events sent but not confirmed in redis", "pixel", pixel, "events", len(items))
 		return
 	}
 	// A batch is one pixel's: count once per batch, not per event (label

@@ -217,7 +217,7 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 				wait = max(wait, res.RetryAfter)
 				px.block(now.Add(wait))
 			}
-			r.logFailure(px.ID, res)
+			r.logFailure(px.ID, res, len(b))
 			r.failing(px, res, now)
 			b = r.giveUp(b, res, now)
 			if len(b) > 0 {
@@ -235,7 +235,7 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 	}
 }
 
-func (r *Relay) logFailure(pixel string, res capi.Result) {
+func (r *Relay) logFailure(pixel string, res capi.Result, events int) {
 	switch res.Outcome {
 	case capi.Auth:
 		r.log.Warn("meta refused the pixel's token or permissions; events are kept", "pixel", pixel,
@@ -246,7 +246,7 @@ func (r *Relay) logFailure(pixel string, res capi.Result) {
 			"pixel", pixel, "code", res.Code)
 	default:
 		r.log.Info("send failed; retrying", "pixel", pixel, "outcome", res.Outcome.String(),
-			"status", res.Status, "code", res.Code, "subcode", res.Subcode)
+			"status", res.Status, "code", res.Code, "subcode", res.Subcode, "fbtrace_id", res.FBTraceID, "events", events)
 	}
 }
 
