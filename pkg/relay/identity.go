@@ -45,11 +45,15 @@ func (r *Relay) resolveIdentities(ctx context.Context, items []*item) bool {
 			r.m.identityConflicts.Add(float64(st.Conflicts))
 			r.log.Debug("identity links refused: the identifiers were linked to another external_id first", "conflicts", st.Conflicts)
 		}
+		linked := map[string]int{} // per pixel: one label lookup per poll, not per event
 		for i, p := range people {
 			if p.Linked {
 				owners[i].draft.SetExternalID(p.ExternalID)
-				r.m.identityLinked.WithLabelValues(owners[i].draft.PixelID()).Inc()
+				linked[owners[i].draft.PixelID()]++
 			}
+		}
+		for px, n := range linked {
+			r.m.identityLinked.WithLabelValues(px).Add(float64(n))
 		}
 	}
 	for _, it := range items {
