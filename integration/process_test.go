@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -136,6 +137,25 @@ func (p *proc) exitCode() int {
 		p.t.Fatalf("freight did not exit within %s", wait)
 	}
 	return p.cmd.ProcessState.ExitCode()
+}
+
+// metric sums a metric family's series on the process's /metrics.
+func (p *proc) metric(name string) float64 {
+	var sum float64
+	for _, line := range strings.Split(p.get("/metrics"), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
 
 func (p *proc) get(path string) string {

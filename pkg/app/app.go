@@ -122,6 +122,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 		ShutdownGrace:       cfg.ShutdownTimeout,
 		PlainExternalID:     cfg.Identity.ExternalIDHashing == config.HashingNone,
 		LinkBy:              cfg.Identity.LinkBy,
+		StartAtEnd:          cfg.Kafka.StartOffset == config.StartOffsetLatest,
 		ParkingTopic:        cfg.Kafka.ParkingTopic,
 		ParkAfter:           cfg.Retry.ParkAfter,
 	}

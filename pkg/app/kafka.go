@@ -67,11 +67,14 @@ func ConsumerOpts(k config.Kafka) []kgo.Opt {
 	if k.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(k.InstanceID))
 	}
-	if k.StartOffset == config.StartOffsetLatest {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	} else {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	}
+	// The reset offset is where a partition without a commit starts, and
+	// where one whose committed offset is out of range (retention deleted
+	// it) goes: the start for every topic, so that a reset never skips a
+	// retained record. start_offset: latest is for the input topics without
+	// a commit only, and the relay applies it when it joins
+	// (relay.Config.StartAtEnd); the parking topic always starts at its
+	// beginning.
+	opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	return opts
 }
 

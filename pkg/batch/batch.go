@@ -115,6 +115,17 @@ func (b *Batcher[T]) UntilNext(now time.Time) (d time.Duration, ok bool) {
 	return max(d, 0), !first
 }
 
+// Take removes and returns the open batch of key, nil when it has none.
+func (b *Batcher[T]) Take(key string) []T {
+	o := b.open[key]
+	if o == nil {
+		return nil
+	}
+	delete(b.open, key)
+	b.n -= len(o.items)
+	return o.items
+}
+
 // Remove drops the items for which drop returns true and returns them (used
 // when a partition is revoked).
 func (b *Batcher[T]) Remove(drop func(T) bool) []T {

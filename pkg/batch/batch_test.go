@@ -427,6 +427,15 @@ func TestLenTracksEveryPath(t *testing.T) {
 			}
 		case i%97 == 0:
 			forget(b.Remove(func(it int) bool { return it%3 == 0 }))
+		case i%41 == 0:
+			key := "p" + strconv.Itoa(i%5)
+			taken := b.Take(key)
+			for _, it := range taken {
+				if "p"+strconv.Itoa(it%7) != key {
+					t.Fatalf("Take(%s) returned item %d of another key", key, it)
+				}
+			}
+			forget(taken)
 		case i%501 == 0:
 			for _, d := range b.Flush() {
 				forget(d.Items)

@@ -24,6 +24,9 @@ type entry[T any] struct {
 type Partition[T any] struct {
 	entries []entry[T]
 	head    int
+	// done counts the entries at or after head that are done: records
+	// finished behind an unfinished one, waiting for the watermark.
+	done int
 }
 
 // Add registers a fetched record. Offsets must increase.
@@ -39,7 +42,10 @@ func (p *Partition[T]) Done(offset int64) bool {
 	if i == len(live) || live[i].offset != offset {
 		return false
 	}
-	live[i].done = true
+	if !live[i].done {
+		live[i].done = true
+		p.done++
+	}
 	return true
 }
 
@@ -52,6 +58,7 @@ func (p *Partition[T]) Advance() (last T, ok bool) {
 		var zero T
 		p.entries[p.head].value = zero
 		p.head++
+		p.done--
 	}
 	// Compact once the dead prefix dominates, to keep memory bounded.
 	if p.head > 1024 && p.head*2 > len(p.entries) {
@@ -63,5 +70,9 @@ func (p *Partition[T]) Advance() (last T, ok bool) {
 	return last, ok
 }
 
-// Pending is how many records are not yet advanced past.
+// Pending is how many records are not yet advanced past, done or not.
 func (p *Partition[T]) Pending() int { return len(p.entries) - p.head }
+
+// Undone is how many records are not done yet: Pending less those done
+// behind an unfinished one.
+func (p *Partition[T]) Undone() int { return len(p.entries) - p.head - p.done }

@@ -120,11 +120,38 @@ type coordinator struct {
 	parkInFlight int
 	parkPaused   bool // the parking topic's fetching is paused: parkedWait is full
 
+	// Work waiting for Redis (on_error: block). The coordinator never
+	// waits for Redis in a loop: what a failed round trip was for waits
+	// here, and is tried again at redisRetryAt, while revokes, shutdown and
+	// the other stages go on.
+	unresolved  []*item   // identity lookup failed; drafts not finished
+	unconfirmed [][]*item // sent (Meta answered 2xx), confirm failed
+	redis       redisState
+
 	draining      bool
 	drainDeadline time.Time
 	nextWait      time.Time
 	nextRenew     time.Time
 }
+
+// redisState is the coordinator's view of Redis: after a failed round trip
+// every Redis stage waits until retryAt, backing off exponentially.
+type redisState struct {
+	backoff   time.Duration
+	retryAt   time.Time
+	downSince time.Time
+	lastLog   time.Time
+}
+
+const (
+	// redisTimeout bounds one round trip of the coordinator.
+	redisTimeout = 5 * time.Second
+	// redisMaxBackoff is the longest pause between tries while Redis
+	// fails: an outage stalls every pixel, so try often.
+	redisMaxBackoff = 5 * time.Second
+	// logEvery is how often a failure that repeats is logged again.
+	logEvery = 10 * time.Second
+)
 
 func newCoordinator(r *Relay, sendCtx context.Context, cancel context.CancelFunc) *coordinator {
 	return &coordinator{
@@ -160,6 +187,7 @@ func (c *coordinator) run() {
 			if c.idle() {
 				c.abandonRest()
 				c.senders.Wait()
+				c.lastConfirm()
 				return
 			}
 		}
@@ -176,9 +204,9 @@ func (c *coordinator) idle() bool {
 		return false
 	}
 	if c.sendCtx.Err() != nil {
-		return true // past the grace: stop waiting for queued batches and dead letters
+		return true // past the grace: stop waiting for queued batches, dead letters and confirms
 	}
-	return len(c.queued) == 0 && c.dlInFlight == 0 && c.parkInFlight == 0
+	return len(c.queued) == 0 && c.dlInFlight == 0 && c.parkInFlight == 0 && len(c.unconfirmed) == 0
 }
 
 func (c *coordinator) nextWake(now time.Time) time.Duration {
@@ -188,6 +216,14 @@ func (c *coordinator) nextWake(now time.Time) time.Duration {
 	}
 	if len(c.waiting) > 0 {
 		d = min(d, c.nextWait.Sub(now))
+	}
+	if len(c.waiting) > 0 || len(c.unresolved) > 0 || len(c.unconfirmed) > 0 {
+		d = min(d, c.redis.retryAt.Sub(now))
+	}
+	for px := range c.queued {
+		if u := c.r.pixels[px].unblockedAt(); u.After(now) {
+			d = min(d, u.Sub(now))
+		}
 	}
 	if len(c.held) > 0 {
 		d = min(d, c.nextRenew.Sub(now))
@@ -259,6 +295,11 @@ func (c *coordinator) handle(m any) {
 		// waiting for their time, hold nothing: leave them undone, to be
 		// read again after the restart.
 		c.waiting = nil
+		c.unresolved = nil
+		// Senders sleeping through a backoff or a block give their
+		// batches up now instead of at the end of the grace.
+		c.r.draining.Store(true)
+		c.r.wakeSenders()
 		for _, it := range c.parkedWait {
 			c.parkedCount(it.ev.PixelID, -1)
 		}
@@ -290,6 +331,9 @@ func (c *coordinator) intake(items []*item) {
 		switch {
 		case it.fail != nil:
 			c.deadLetter(it)
+		case it.draft != nil:
+			// The intake's identity lookup failed (on_error: block).
+			c.unresolved = append(c.unresolved, it)
 		case it.parked == nil:
 			toClaim = append(toClaim, it)
 		case it.parked.Until.After(now):
@@ -313,20 +357,23 @@ func (c *coordinator) claim(items []*item) {
 		keys[i] = it.key
 	}
 	var statuses []dedup.Status
-	err := c.redis("claim", func(ctx context.Context) error {
+	err := c.redisTry("claim", func(ctx context.Context) error {
 		var err error
 		statuses, err = c.r.deps.Dedup.Claim(ctx, keys)
 		return err
 	})
+	now := c.r.now()
 	if err != nil {
 		if !c.r.cfg.FailOpen {
-			// Only when shutting down: leave the events undone.
+			// on_error: block: nothing is skipped; the items wait with
+			// those that found a busy claim, and are claimed again once
+			// Redis answers.
+			c.await(now, items...)
 			return
 		}
 		c.r.m.failOpen.Add(float64(len(items)))
 		statuses = make([]dedup.Status, len(items)) // all Claimed, without a claim
 	}
-	now := c.r.now()
 	dups := map[string]int{}
 	defer func() {
 		for px, n := range dups {
@@ -347,59 +394,133 @@ func (c *coordinator) claim(items []*item) {
 			dups[it.ev.PixelID]++
 			c.done(it)
 		case dedup.Busy:
-			if len(c.waiting) == 0 {
-				c.nextWait = now.Add(waitRetry)
+			c.await(now, it)
+		}
+	}
+}
+
+// await puts items aside to be claimed again: they found another sender's
+// live claim, or Redis did not answer.
+func (c *coordinator) await(now time.Time, items ...*item) {
+	if len(c.waiting) == 0 {
+		c.nextWait = now.Add(waitRetry)
+	}
+	c.waiting = append(c.waiting, items...)
+}
+
+// redisTry runs one Redis round trip of the coordinator, on a context of
+// its own: detached from shutdown, so that a confirm after Meta's 2xx is not
+// skipped because the grace ran out, and bounded by redisTimeout, so that
+// no revoke or shutdown waits long for it. A failure is counted, logged at
+// most every logEvery, and sets when the Redis stages try again (capped
+// exponential backoff); a success clears it.
+func (c *coordinator) redisTry(op string, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.sendCtx), redisTimeout)
+	err := f(ctx)
+	cancel()
+	now := c.r.now()
+	rs := &c.redis
+	if err == nil {
+		if !rs.downSince.IsZero() {
+			c.r.log.Info("redis answers again", "down_for", now.Sub(rs.downSince).Round(time.Millisecond))
+		}
+		c.r.redisDown.Store(false)
+		*rs = redisState{}
+		return nil
+	}
+	c.r.m.redisErrors.WithLabelValues(op).Inc()
+	if rs.downSince.IsZero() {
+		rs.downSince = now
+	}
+	c.r.redisDown.Store(true)
+	rs.backoff = min(max(2*rs.backoff, 50*time.Millisecond), redisMaxBackoff)
+	rs.retryAt = now.Add(jitter(rs.backoff))
+	if now.Sub(rs.lastLog) >= logEvery {
+		rs.lastLog = now
+		mode := "retrying (on_error: block)"
+		if c.r.cfg.FailOpen {
+			mode = "going on without it (on_error: fail_open)"
+		}
+		c.r.log.Warn("redis error; "+mode, "op", op, "err", err, "down_for", now.Sub(rs.downSince).Round(time.Millisecond))
+	}
+	return err
+}
+
+// redisDue reports whether the stages waiting for Redis may try again.
+func (c *coordinator) redisDue(now time.Time) bool { return !now.Before(c.redis.retryAt) }
+
+// retryRedis tries again what waits for Redis: identity lookups, then
+// confirms. Claims wait in c.waiting.
+func (c *coordinator) retryRedis(now time.Time) {
+	if len(c.unresolved) > 0 && c.redisDue(now) && !c.draining {
+		items := c.unresolved
+		c.unresolved = nil
+		err := c.redisTry("identity", func(ctx context.Context) error { return c.r.resolveIdentities(ctx, items) })
+		if err != nil {
+			c.unresolved = items
+		} else {
+			var ready []*item
+			for _, it := range items {
+				if it.fail != nil {
+					c.deadLetter(it)
+				} else {
+					ready = append(ready, it)
+				}
 			}
-			c.waiting = append(c.waiting, it)
+			c.claim(ready)
+		}
+	}
+	for len(c.unconfirmed) > 0 && c.redisDue(now) {
+		b := c.unconfirmed[0]
+		c.unconfirmed[0] = nil
+		c.unconfirmed = c.unconfirmed[1:]
+		if !c.sent(b) {
+			break
 		}
 	}
 }
 
-// redis runs a dedup round trip. With on_error block it retries until Redis
-// answers, pausing the pipeline (nothing is skipped); it gives up only when
-// the relay is shutting down. With fail_open it returns the first error.
-func (c *coordinator) redis(op string, f func(context.Context) error) error {
-	backoff := 50 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(c.sendCtx, 5*time.Second)
-		err := f(ctx)
-		cancel()
-		if err == nil {
-			return nil
+// lastConfirm is the drain's last try to confirm what Meta accepted, once
+// the grace is over: the confirm's own timeout bounds it.
+func (c *coordinator) lastConfirm() {
+	bs := c.unconfirmed
+	c.unconfirmed = nil
+	for _, b := range bs {
+		c.redis.retryAt = time.Time{}
+		if !c.sent(b) {
+			break
 		}
-		c.r.m.redisErrors.WithLabelValues(op).Inc()
-		if c.r.cfg.FailOpen || c.draining || c.sendCtx.Err() != nil {
-			c.r.log.Warn("redis error", "op", op, "err", err)
-			return err
-		}
-		c.r.log.Warn("redis error; retrying (on_error: block)", "op", op, "err", err, "backoff", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-c.sendCtx.Done():
-			return err
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	}
+	for _, b := range c.unconfirmed {
+		pixel := b[0].ev.PixelID
+		c.r.log.Warn("events accepted by Meta but not confirmed in redis before exit; they are sent again after the restart",
+			"pixel", pixel, "events", len(b))
 	}
 }
 
-// sent confirms the events' keys for the dedup window, then marks them done.
-func (c *coordinator) sent(items []*item) {
+// sent confirms the events' keys for the dedup window, then marks them
+// done. When Redis fails (on_error: block) the batch waits in unconfirmed,
+// undone, and sent reports false; it is confirmed once Redis answers, also
+// when its partition moved away meanwhile (the new owner's claim then finds
+// it sent instead of sending it again).
+func (c *coordinator) sent(items []*item) bool {
+	if len(items) == 0 {
+		return true
+	}
 	var keys []string
 	for _, it := range items {
 		if it.claimed {
 			keys = append(keys, it.key)
 		}
 	}
-	err := c.redis("confirm", func(ctx context.Context) error { return c.r.deps.Dedup.Confirm(ctx, keys) })
+	if len(keys) > 0 && !c.redisDue(c.r.now()) && !c.r.cfg.FailOpen {
+		c.unconfirmed = append(c.unconfirmed, items)
+		return false
+	}
+	err := c.redisTry("confirm", func(ctx context.Context) error { return c.r.deps.Dedup.Confirm(ctx, keys) })
 	if err != nil && !c.r.cfg.FailOpen {
-		// Shutting down with Redis away: the events reached Meta but stay
-		// undone; they are read again after the restart.
-		pixel := ""
-		if len(items) > 0 {
-			pixel = items[0].ev.PixelID
-		}
-		c.r.log.Warn("events sent but not confirmed in redis", "pixel", pixel, "events", len(items))
-		return
+		c.unconfirmed = append(c.unconfirmed, items)
+		return false
 	}
 	// A batch is one pixel's: count once per batch, not per event (label
 	// lookups are not free).
@@ -417,9 +538,6 @@ func (c *coordinator) sent(items []*item) {
 		}
 		c.done(it)
 	}
-	if len(items) == 0 {
-		return
-	}
 	px := items[0].ev.PixelID
 	c.r.m.sent.WithLabelValues(px).Add(float64(len(items)))
 	for i, n := range fields {
@@ -430,6 +548,7 @@ func (c *coordinator) sent(items []*item) {
 			c.r.m.fieldDropped.WithLabelValues(px, capi.FieldNames[i]).Add(float64(d))
 		}
 	}
+	return true
 }
 
 // release gives up the claims of items that will not be sent now.
@@ -445,13 +564,13 @@ func (c *coordinator) release(items []*item) {
 	if len(keys) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.sendCtx), 5*time.Second)
-	defer cancel()
-	if err := c.r.deps.Dedup.Release(ctx, keys); err != nil {
-		// The claims expire after their lease; nothing is lost.
-		c.r.m.redisErrors.WithLabelValues("release").Inc()
-		c.r.log.Warn("releasing dedup claims", "err", err, "keys", len(keys))
+	if c.r.redisDown.Load() {
+		// The claims expire after their lease; nothing is lost, and a
+		// round trip that fails would only hold up a revoke or the drain.
+		return
 	}
+	// On failure the claims expire after their lease; nothing is lost.
+	_ = c.redisTry("release", func(ctx context.Context) error { return c.r.deps.Dedup.Release(ctx, keys) })
 }
 
 func (c *coordinator) deadLetter(it *item) {
@@ -494,13 +613,14 @@ func (c *coordinator) tick(now time.Time) {
 		for _, b := range c.batcher.Due(now) {
 			c.queued[b.Key] = append(c.queued[b.Key], b.Items)
 		}
-		if len(c.waiting) > 0 && !now.Before(c.nextWait) {
+		if len(c.waiting) > 0 && !now.Before(c.nextWait) && c.redisDue(now) {
 			w := c.waiting
 			c.waiting = nil
 			c.nextWait = now.Add(waitRetry)
 			c.claim(w)
 		}
 	}
+	c.retryRedis(now)
 	if len(c.held) > 0 && !now.Before(c.nextRenew) {
 		c.renew()
 		c.nextRenew = now.Add(c.r.cfg.ClaimLease / 3)
@@ -508,7 +628,7 @@ func (c *coordinator) tick(now time.Time) {
 		c.nextRenew = now.Add(c.r.cfg.ClaimLease / 3)
 	}
 	if c.sendCtx.Err() == nil {
-		c.dispatch()
+		c.dispatch(now)
 	}
 }
 
@@ -519,12 +639,13 @@ func (c *coordinator) renew() {
 	for it := range c.held {
 		keys = append(keys, it.key)
 	}
-	ctx, cancel := context.WithTimeout(c.sendCtx, 5*time.Second)
-	defer cancel()
-	lost, err := c.r.deps.Dedup.Renew(ctx, keys)
+	var lost int
+	err := c.redisTry("renew", func(ctx context.Context) error {
+		var err error
+		lost, err = c.r.deps.Dedup.Renew(ctx, keys)
+		return err
+	})
 	if err != nil {
-		c.r.m.redisErrors.WithLabelValues("renew").Inc()
-		c.r.log.Warn("renewing dedup claims", "err", err)
 		return
 	}
 	if lost > 0 {
@@ -535,8 +656,15 @@ func (c *coordinator) renew() {
 
 // dispatch starts senders for queued batches, up to the in-flight limit of
 // each pixel.
-func (c *coordinator) dispatch() {
+//
+// A pixel that Meta blocks (throttled, token refused) gets no sender until
+// the block ends: its batches wait here, where parking can take them, not
+// in senders asleep through the block.
+func (c *coordinator) dispatch(now time.Time) {
 	for px, bs := range c.queued {
+		if c.r.pixels[px].unblockedAt().After(now) {
+			continue
+		}
 		for len(bs) > 0 && c.inflight[px] < c.r.cfg.MaxInFlightRequests {
 			b := bs[0]
 			bs[0] = nil
@@ -568,7 +696,7 @@ func (c *coordinator) forget(parts map[string][]int32) {
 			if st := c.parts[k]; st != nil {
 				st.revoked.Store(true)
 				gone[st] = true
-				c.r.m.buffered.Set(float64(c.r.buffered.Add(-int64(st.offsets.Pending()))))
+				c.r.m.buffered.Set(float64(c.r.buffered.Add(-int64(st.offsets.Undone()))))
 				delete(c.parts, k)
 			}
 		}
@@ -585,7 +713,17 @@ func (c *coordinator) forget(parts map[string][]int32) {
 		}
 	}
 	c.waiting = kept
+	keptU := c.unresolved[:0]
+	for _, it := range c.unresolved {
+		if !isGone(it) {
+			keptU = append(keptU, it)
+		}
+	}
+	clear(c.unresolved[len(keptU):])
+	c.unresolved = keptU
 	c.dropParked(isGone)
+	// Senders asleep with the gone partitions' items give them up now.
+	c.r.wakeSenders()
 	for px, bs := range c.queued {
 		var keep [][]*item
 		for _, b := range bs {

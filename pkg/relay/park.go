@@ -159,23 +159,30 @@ func (c *coordinator) maybePark(now time.Time) {
 	if c.draining || c.r.cfg.ParkingTopic == "" {
 		return
 	}
-	if !overHalf(int(c.r.buffered.Load()), len(c.parkedWait), c.r.cfg.MaxBufferedEvents) {
-		return
-	}
+	over := overHalf(int(c.r.buffered.Load()), len(c.parkedWait), c.r.cfg.MaxBufferedEvents)
 	for id, px := range c.r.pixels {
-		if px.blockedFor(now) < c.r.cfg.ParkAfter {
-			continue
-		}
-		if !px.unblockedAt().After(now) && c.inflight[id] == 0 {
-			continue // probe
+		blocked := px.unblockedAt().After(now)
+		// A parked pixel that Meta still blocks has its new events parked
+		// too, however full the buffer: held here, they would keep their
+		// partitions from committing until the block ends.
+		if !(px.isParked() && blocked) {
+			if !over || px.blockedFor(now) < c.r.cfg.ParkAfter {
+				continue
+			}
+			if !blocked && c.inflight[id] == 0 {
+				continue // probe
+			}
 		}
 		// Everything of the pixel not in a sender's hands; its senders
 		// hand theirs back (parkMsg) as soon as they wait.
-		items := c.batcher.Remove(func(it *item) bool { return it.ev.PixelID == id })
+		items := c.batcher.Take(id)
 		for _, b := range c.queued[id] {
 			items = append(items, b...)
 		}
 		delete(c.queued, id)
+		if len(items) == 0 && px.isParked() {
+			continue
+		}
 		before, after := px.park()
 		c.r.stateChanged(px, before, after)
 		c.park(items, now)

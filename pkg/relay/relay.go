@@ -90,6 +90,12 @@ type Config struct {
 	// (identity.link_by); used when Deps.Identity is set.
 	LinkBy []string
 
+	// StartAtEnd starts the input topics' partitions that the group never
+	// committed at their end (start_offset: latest) instead of their
+	// beginning. Never the parking topic's: what was parked into it before
+	// its first commit is not done, and skipping it would lose it.
+	StartAtEnd bool
+
 	// ParkingTopic receives the events of a pixel that has failed for
 	// ParkAfter while the buffer is over half full; "" disables parking.
 	ParkingTopic string
@@ -131,6 +137,36 @@ type Relay struct {
 	// registryDown is set while a schema registry outage is waited out,
 	// so that it is logged once, not once per record.
 	registryDown atomic.Bool
+	// redisDown is set by the coordinator while Redis fails: the intake
+	// then leaves identity lookups to the coordinator's retries instead of
+	// holding its poll (and rebalances) for a round trip bound to fail.
+	redisDown atomic.Bool
+	// draining is set when the drain starts; with wakeSenders, it makes
+	// senders asleep through a backoff give their batches up.
+	draining atomic.Bool
+	wakeMu   sync.Mutex
+	wake     chan struct{}
+}
+
+// wakeSenders wakes every sleeping sender: it must look again at what it
+// holds (partitions moved away, the drain started).
+func (r *Relay) wakeSenders() {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	if r.wake != nil {
+		close(r.wake)
+		r.wake = nil
+	}
+}
+
+// woken is closed by the next wakeSenders.
+func (r *Relay) woken() <-chan struct{} {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	if r.wake == nil {
+		r.wake = make(chan struct{})
+	}
+	return r.wake
 }
 
 // New builds a relay from base Kafka options (brokers, security, group,
@@ -186,8 +222,30 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.OnPartitionsAssigned(r.onAssigned),
+		kgo.AdjustFetchOffsetsFn(r.startOffsets),
 	)
 	return r, nil
+}
+
+// startOffsets applies start_offset: latest to the input topics' partitions
+// the group has no commit for. The client's reset offset is the start of a
+// partition (app.ConsumerOpts), and franz-go gives a partition without a
+// commit that offset, which is negative; a committed one is kept.
+func (r *Relay) startOffsets(_ context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	if !r.cfg.StartAtEnd {
+		return offs, nil
+	}
+	for topic, ps := range offs {
+		if r.topics[topic] == nil { // the parking topic: always from the start
+			continue
+		}
+		for p, o := range ps {
+			if o.EpochOffset().Offset < 0 {
+				ps[p] = kgo.NewOffset().AtEnd()
+			}
+		}
+	}
+	return offs, nil
 }
 
 // Ready reports why the relay is not ready, or nil: it must have joined its
@@ -306,12 +364,8 @@ func (r *Relay) intake(ctx context.Context) {
 			r.cl.AllowRebalance()
 			return
 		}
-		if r.deps.Identity != nil && !r.resolveIdentities(ctx, items) {
-			// Shutting down during a Redis outage: nothing of this poll is
-			// done. The client cannot leave the group while a poll holds
-			// rebalances.
-			r.cl.AllowRebalance()
-			return
+		if r.deps.Identity != nil {
+			r.intakeIdentities(ctx, items)
 		}
 		msg := pollMsg{items: items}
 		if len(msg.items) > 0 {

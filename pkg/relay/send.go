@@ -98,6 +98,14 @@ func (p *pixelState) park() (before, after string) {
 	})
 }
 
+// isParked reports whether the pixel's events were parked since its last
+// success.
+func (p *pixelState) isParked() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.parked
+}
+
 // interrupted is closed when the pixel's senders must hand their batches
 // back for parking.
 func (p *pixelState) interrupted() <-chan struct{} {
@@ -138,18 +146,14 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 		if len(b) == 0 {
 			continue
 		}
-		switch sleepUntil(ctx, px.unblockedAt(), r.now, px.interrupted()) {
-		case canceled:
-			r.abandon(append(stack, b))
-			return
-		case interrupted:
-			r.handBack(append(stack, b))
+		// The halves of a split batch wait when another sender's answer
+		// blocked the pixel meanwhile.
+		stack = append(stack, b)
+		if !r.wait(ctx, px, px.unblockedAt(), &stack) {
 			return
 		}
-		b = r.prune(b) // time passed while the pixel was blocked
-		if len(b) == 0 {
-			continue
-		}
+		b = stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
 		token, err := px.Token()
 		if err != nil {
 			r.fail(b, deadletter.Info{Class: deadletter.ClassConfig,
@@ -213,8 +217,10 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			if res.Outcome == capi.Throttled || res.Outcome == capi.Auth || res.Outcome == capi.Deprecated {
 				// When Meta says how long until the pixel regains access,
 				// stop for that long: calls before then extend the block.
-				// Only this pixel waits.
-				wait = max(wait, res.RetryAfter)
+				// Only this pixel waits. Capped: a header saying days must
+				// not hold events past their deadline; parking takes over
+				// a long block.
+				wait = max(wait, min(res.RetryAfter, maxRetryAfter))
 				px.block(now.Add(wait))
 			}
 			r.logFailure(px.ID, res, len(b))
@@ -223,14 +229,48 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			if len(b) > 0 {
 				stack = append(stack, b)
 			}
-			switch sleepUntil(ctx, now.Add(wait), r.now, px.interrupted()) {
-			case canceled:
-				r.abandon(stack)
-				return
-			case interrupted:
-				r.handBack(stack)
+			if !r.wait(ctx, px, now.Add(wait), &stack) {
 				return
 			}
+		}
+	}
+}
+
+// maxRetryAfter caps how long one answer of Meta's blocks a pixel.
+const maxRetryAfter = time.Hour
+
+// wait sleeps until t with the batches of stack in hand. It reports false
+// when the sender must stop, having handed every batch back: abandoned at
+// shutdown (ctx ended, or the drain started: a sender does not sleep
+// through the grace), or to be parked (the pixel is being parked). When the
+// relay wakes it (a revoke), it drops the items of partitions that moved
+// away and sleeps on with the rest.
+func (r *Relay) wait(ctx context.Context, px *pixelState, t time.Time, stack *[][]*item) bool {
+	for {
+		if r.draining.Load() && t.After(r.now()) {
+			r.abandon(*stack)
+			return false
+		}
+		switch sleepUntil(ctx, t, r.now, px.interrupted(), r.woken()) {
+		case slept:
+			return true
+		case canceled:
+			r.abandon(*stack)
+			return false
+		case interrupted:
+			r.handBack(*stack)
+			return false
+		}
+		kept := (*stack)[:0]
+		for _, b := range *stack {
+			if b = r.prune(b); len(b) > 0 {
+				kept = append(kept, b)
+			}
+		}
+		clear((*stack)[len(kept):])
+		*stack = kept
+		if len(kept) == 0 {
+			return false
 		}
 	}
 }
@@ -410,10 +450,12 @@ const (
 	slept       = iota
 	canceled    // ctx ended: shutting down
 	interrupted // the pixel is being parked
+	woken       // the relay asks senders to look at their items again
 )
 
-// sleepUntil waits until t, unless ctx ends or interrupt is closed first.
-func sleepUntil(ctx context.Context, t time.Time, now func() time.Time, interrupt <-chan struct{}) int {
+// sleepUntil waits until t, unless ctx ends, interrupt is closed or wake is
+// closed first.
+func sleepUntil(ctx context.Context, t time.Time, now func() time.Time, interrupt, wake <-chan struct{}) int {
 	if ctx.Err() != nil {
 		return canceled
 	}
@@ -435,5 +477,7 @@ func sleepUntil(ctx context.Context, t time.Time, now func() time.Time, interrup
 		return canceled
 	case <-interrupt:
 		return interrupted
+	case <-wake:
+		return woken
 	}
 }

@@ -1,0 +1,297 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/freight-relay/freight/pkg/capi/capitest"
+	"github.com/freight-relay/freight/pkg/config"
+	"github.com/freight-relay/freight/pkg/kafkatest"
+	"github.com/freight-relay/freight/pkg/parking"
+)
+
+// Edges of the guarantees (issue "Guarantees at the edges"): a fault during
+// shutdown, a revoke during an outage, a parking partition never committed.
+
+// Events parked by an instance that died before the group's first commit
+// on the parking partition (the state a SIGKILL right after parking, or a
+// rebalance that moved the partition, leaves) are read with start_offset
+// latest: the parking topic always starts at its beginning without a
+// commit. The input topic still starts at its end.
+func TestParkedEventsWithoutACommitAreReadWithStartOffsetLatest(t *testing.T) {
+	e := newEnv(t, 2)
+	cfg := parkingConfig(e)
+	cfg.Kafka.StartOffset = config.StartOffsetLatest
+	var parked []*kgo.Record
+	var ids []string
+	for i := range 40 {
+		id := fmt.Sprintf("p%d", i)
+		ids = append(ids, id)
+		src := webEvent(id, pixelA).record(webT, int32(i%2))
+		src.Timestamp, src.Offset = time.Now(), int64(i/2)
+		rec := parking.Record(parkT, src, parking.Info{Until: time.Now().Add(-time.Second), Reason: "auth", Count: 1,
+			FirstFailure: time.Now().Add(-time.Minute)})
+		rec.Partition = int32(i % 2)
+		parked = append(parked, rec)
+	}
+	e.kafka.Produce(parked...)
+	// Old input records: start_offset latest skips them.
+	old, oldIDs := batchOf("old", 0, 10, pixelB, 2)
+	e.kafka.Produce(old...)
+
+	in := e.start(cfg)
+	kafkatest.Eventually(t, wait, "every parked event at Meta", func() bool { return e.meta.Total() >= len(ids) })
+	kafkatest.Eventually(t, wait, "the group to join", func() bool { return in.counter("freight_ready") == 1 })
+	fresh, freshIDs := batchOf("new", 0, 10, pixelB, 2)
+	e.kafka.Produce(fresh...)
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, ids...)
+	e.assertOnce(pixelB, freshIDs...)
+	for _, id := range oldIDs {
+		if n := e.meta.Count(pixelB, "Purchase", id); n != 0 {
+			t.Errorf("%s, produced before a start_offset latest group joined, was sent %d times", id, n)
+		}
+	}
+	if n := len(e.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+}
+
+// A revoke forgets the moved partitions' records that are not done, and
+// only those: records done behind an unfinished head were counted out of
+// freight_buffered_events already. Counting them twice made the gauge
+// negative and loosened the buffer's bound.
+func TestRevokeCountsOnlyUndoneRecords(t *testing.T) {
+	e := newEnv(t, 2)
+	cfg := e.config()
+	cfg.Kafka.Topics = []config.Topic{{Name: webT, Kind: "web", Format: "json"}}
+	cfg.Retry.ParkAfter = time.Hour
+	e.meta.SetPixelFault(pixelA, capitest.FaultAuth)
+	first := e.start(cfg)
+	// Each partition: one event of pixel A (refused, so it stays the
+	// head), then 50 of pixel B, done behind it.
+	var recs []*kgo.Record
+	for p := range int32(2) {
+		recs = append(recs, webEvent(fmt.Sprintf("head%d", p), pixelA).record(webT, p))
+		for i := range 50 {
+			recs = append(recs, webEvent(fmt.Sprintf("b%d-%d", p, i), pixelB).record(webT, p))
+		}
+	}
+	e.kafka.Produce(recs...)
+	kafkatest.Eventually(t, wait, "pixel B's events at Meta", func() bool { return e.meta.Total() == 100 })
+	kafkatest.Eventually(t, wait, "two records buffered", func() bool { return first.counter("freight_buffered_events") == 2 })
+
+	second := e.start(cfg)
+	kafkatest.Eventually(t, wait, "the partitions to be shared", func() bool {
+		as := e.kafka.Assignments(cfg.Kafka.Group)
+		return len(as) == 2 && as[0][webT] == 1 && as[1][webT] == 1
+	})
+	// Each instance holds its partition's head; the second one drops the
+	// B events it reads again as duplicates.
+	kafkatest.Eventually(t, wait, "one record buffered in each instance", func() bool {
+		return first.counter("freight_buffered_events") == 1 && second.counter("freight_buffered_events") == 1
+	})
+	if n := first.counter("freight_buffered_events"); n < 0 {
+		t.Fatalf("freight_buffered_events = %v", n)
+	}
+	e.meta.ClearPixelFault(pixelA)
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, "head0", "head1")
+}
+
+// SIGTERM while Redis does not answer (on_error: block) exits within
+// shutdown_timeout, with exit code 0, committing only what is done; after
+// Redis and freight are back, every event is delivered once. With identity
+// off the claim is the stage that meets the outage, with it on the identity
+// lookup.
+func TestSIGTERMDuringARedisOutageExitsWithinTheTimeout(t *testing.T) {
+	for _, identity := range []bool{false, true} {
+		t.Run(fmt.Sprintf("identity=%v", identity), func(t *testing.T) {
+			e := newEnv(t, 2)
+			rs := newPrivateRedis(t)
+			cfg := e.config()
+			cfg.Redis.URL = rs.url()
+			cfg.Redis.OnError = config.OnErrorBlock
+			cfg.Identity.Enabled = identity
+			cfg.ShutdownTimeout = 3 * time.Second
+			cfg.Kafka.InstanceID = "freight-0"
+			recs, ids := batchOf("r", 0, 40, pixelA, 2)
+			e.kafka.Produce(recs...)
+			p := e.runProcess(cfg, nil)
+			e.waitCaughtUp(cfg)
+
+			rs.stop()
+			more, moreIDs := batchOf("r", 40, 100, pixelA, 2)
+			e.kafka.Produce(more...)
+			kafkatest.Eventually(t, wait, "the relay to meet the outage", func() bool {
+				return p.metric("freight_redis_errors_total") > 0
+			})
+			start := time.Now()
+			p.signal(syscall.SIGTERM)
+			if code := p.exitCode(); code != 0 {
+				t.Errorf("exit code %d after SIGTERM during the outage", code)
+			}
+			// A second of slack for the final commit and leaving the group.
+			if took := time.Since(start); took > cfg.ShutdownTimeout+time.Second {
+				t.Errorf("SIGTERM took %s to exit, shutdown_timeout is %s", took.Round(time.Millisecond), cfg.ShutdownTimeout)
+			}
+			if n := e.meta.Total(); n != 40 {
+				t.Fatalf("%d events at Meta, want the 40 sent before the outage", n)
+			}
+			rs.start()
+			e.runProcess(cfg, nil)
+			e.waitCaughtUp(cfg)
+			e.assertOnce(pixelA, append(ids, moreIDs...)...)
+		})
+	}
+}
+
+// A revoke during a Redis outage (on_error: block) gives its partitions up:
+// a second instance that joins gets its share, and once Redis answers again
+// every event is delivered once.
+func TestRevokeDuringARedisOutage(t *testing.T) {
+	e := newEnv(t, 2)
+	rs := newPrivateRedis(t)
+	cfg := e.config()
+	cfg.Kafka.Topics = []config.Topic{{Name: webT, Kind: "web", Format: "json"}}
+	cfg.Redis.URL = rs.url()
+	cfg.Identity.Enabled = false
+	first := e.start(cfg)
+	kafkatest.Eventually(t, wait, "the first instance to join", func() bool { return first.counter("freight_ready") == 1 })
+	rs.stop()
+	recs, ids := batchOf("v", 0, 60, pixelA, 2)
+	e.kafka.Produce(recs...)
+	kafkatest.Eventually(t, wait, "the relay to meet the outage", func() bool {
+		return first.counter("freight_redis_errors_total", "op", "claim") > 0
+	})
+	e.start(cfg)
+	kafkatest.Eventually(t, wait, "the partitions to be shared during the outage", func() bool {
+		as := e.kafka.Assignments(cfg.Kafka.Group)
+		return len(as) == 2 && as[0][webT] == 1 && as[1][webT] == 1
+	})
+	if n := e.meta.Total(); n != 0 {
+		t.Fatalf("%d events sent without a claim", n)
+	}
+	rs.start()
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, ids...)
+}
+
+// Events Meta accepted while Redis is away, during the drain, are confirmed
+// once Redis answers before the grace is over, and committed: the restart
+// does not send them again.
+func TestConfirmDuringTheDrainOutlastsARedisOutage(t *testing.T) {
+	e := newEnv(t, 1)
+	rs := newPrivateRedis(t)
+	cfg := e.config()
+	cfg.Redis.URL = rs.url()
+	cfg.Identity.Enabled = false
+	cfg.ShutdownTimeout = 30 * time.Second
+	cfg.Dedup.ClaimLease = 2 * time.Second
+	e.meta.SetDelay(3 * time.Second) // the requests are in flight when Redis stops
+	in := e.start(cfg)
+	recs, ids := batchOf("c", 0, 20, pixelA, 1)
+	e.kafka.Produce(recs...)
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", rs.port)})
+	kafkatest.Eventually(t, wait, "every event claimed", func() bool {
+		keys, _ := rdb.Keys(context.Background(), e.prefix+"dedup:*").Result()
+		return len(keys) == 20
+	})
+	rdb.Close()
+	rs.stop()
+	stopped := make(chan error, 1)
+	go func() { stopped <- in.stop() }()
+	kafkatest.Eventually(t, wait, "Meta's answers to meet the outage", func() bool {
+		return in.counter("freight_redis_errors_total", "op", "confirm") > 0
+	})
+	if e.meta.Total() != 20 {
+		t.Fatalf("Meta accepted %d events, want 20", e.meta.Total())
+	}
+	rs.start()
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if !e.kafka.CaughtUp(cfg.Kafka.Group, webT) {
+		t.Fatal("the events Meta accepted were not committed at the drain")
+	}
+	e.meta.SetDelay(0)
+	e.start(cfg)
+	e.kafka.Produce(webEvent("after", pixelA).record(webT, 0))
+	kafkatest.Eventually(t, wait, "the restarted instance to deliver", func() bool { return e.meta.Count(pixelA, "Purchase", "after") == 1 })
+	e.assertOnce(pixelA, ids...)
+}
+
+// A pixel Meta throttles for an hour is parked, and so are its events that
+// arrive after it was parked, however few: no sender sleeps through the
+// hour with them, so the other pixel's partitions commit.
+func TestEventsOfAParkedPixelAreParkedWhileItIsBlocked(t *testing.T) {
+	e := newEnv(t, 2)
+	cfg := parkingConfig(e)
+	e.meta.SetRegainAfter(time.Hour)
+	e.meta.SetPixelFault(pixelA, capitest.FaultThrottle)
+	in := e.start(cfg)
+	recs, ids := mixed(200, 2, pixelA, pixelB)
+	e.kafka.Produce(recs...)
+	kafkatest.Eventually(t, wait, "pixel A to be parked", func() bool {
+		return in.counter("freight_pixel_state", "pixel", pixelA, "state", "parked") == 1
+	})
+	kafkatest.Eventually(t, wait, "the web topic committed past pixel A's events", func() bool {
+		return e.kafka.CaughtUp(cfg.Kafka.Group, webT)
+	})
+	// A few more of A, far from half the buffer, and some of B.
+	var late []*kgo.Record
+	for i := range 5 {
+		id := fmt.Sprintf("late-%d", i)
+		ids[pixelB] = append(ids[pixelB], "b"+id)
+		late = append(late, webEvent("a"+id, pixelA).record(webT, int32(i%2)), webEvent("b"+id, pixelB).record(webT, int32(i%2)))
+	}
+	e.kafka.Produce(late...)
+	kafkatest.Eventually(t, wait, "the web topic committed past pixel A's late events", func() bool {
+		return e.kafka.CaughtUp(cfg.Kafka.Group, webT)
+	})
+	e.assertOnce(pixelB, ids[pixelB]...)
+	if n := in.counter("freight_events_parked_total", "pixel", pixelA); n < float64(len(ids[pixelA])+5) {
+		t.Errorf("%v of pixel A's events parked, want at least %d", n, len(ids[pixelA])+5)
+	}
+}
+
+// A sender asleep in a long backoff gives up the items of a partition that
+// moved away at once, so that the new owner, whose claims wait for them,
+// delivers them; and it gives up the rest at SIGTERM instead of sleeping
+// through the grace.
+func TestSleepingSendersWakeForRevokeAndShutdown(t *testing.T) {
+	e := newEnv(t, 2)
+	cfg := e.config()
+	cfg.Kafka.Topics = []config.Topic{{Name: webT, Kind: "web", Format: "json"}}
+	cfg.Retry.InitialBackoff = time.Hour
+	cfg.Retry.MaxBackoff = time.Hour
+	cfg.ShutdownTimeout = 30 * time.Second
+	cfg.Batch.MaxEvents = 1000
+	cfg.Batch.MaxWait = 200 * time.Millisecond
+	first := e.start(cfg)
+	kafkatest.Eventually(t, wait, "the first instance to join", func() bool { return first.counter("freight_ready") == 1 })
+	e.meta.FailNext(1, capitest.Fault5xx)
+	recs, ids := batchOf("w", 0, 40, pixelA, 2)
+	e.kafka.Produce(recs...)
+	kafkatest.Eventually(t, wait, "the one batch to fail", func() bool {
+		return first.counter("freight_capi_requests_total", "outcome", "transient") == 1
+	})
+	e.start(cfg)
+	kafkatest.Eventually(t, wait, "the moved partition's events at Meta", func() bool { return e.meta.Total() == 20 })
+
+	start := time.Now()
+	if err := first.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if took := time.Since(start); took > cfg.ShutdownTimeout/3 {
+		t.Errorf("stopping took %s: a sleeping sender held the drain (grace %s)", took.Round(time.Millisecond), cfg.ShutdownTimeout)
+	}
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, ids...)
+}
