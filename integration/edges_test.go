@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/freight-relay/freight/pkg/capi/capitest"
 	"github.com/freight-relay/freight/pkg/config"
+	"github.com/freight-relay/freight/pkg/deadletter"
 	"github.com/freight-relay/freight/pkg/kafkatest"
 	"github.com/freight-relay/freight/pkg/parking"
 )
@@ -294,4 +296,73 @@ func TestSleepingSendersWakeForRevokeAndShutdown(t *testing.T) {
 	}
 	e.waitCaughtUp(cfg)
 	e.assertOnce(pixelA, ids...)
+}
+
+// incompressible is n random letters: the producer compresses batches and
+// the broker measures them compressed, so a test of the size limit needs
+// bytes that do not shrink.
+func incompressible(n int) string {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = letters[rand.IntN(len(letters))]
+	}
+	return string(b)
+}
+
+// Records at the broker's size limit (Kafka's default max.message.bytes,
+// 1,048,588) never wedge their partition: one whose dead letter does not fit
+// with its headers is dead-lettered without its value, naming its source;
+// one above franz-go's default producer limit but below the broker's is
+// dead-lettered whole; an event too large to park is dead-lettered with its
+// pixel's class instead. The events around them are delivered.
+func TestRecordsAtTheBrokerLimitNeverWedgeAPartition(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := parkingConfig(e)
+	e.meta.SetPixelFault(pixelA, capitest.FaultAuth)
+	in := e.start(cfg)
+	huge := &kgo.Record{Topic: webT, Key: []byte("huge"), Value: []byte(incompressible(1048588 - 300))}
+	big := &kgo.Record{Topic: webT, Key: []byte("big"), Value: []byte(incompressible(1_000_100))}
+	// A valid event of the refused pixel, near the limit: it cannot be
+	// parked with the park headers.
+	large := func(note string) *kgo.Record {
+		return webEvent("large", pixelA).with("custom", map[string]any{"value": 1, "currency": "usd",
+			"properties": map[string]any{"note": note}}).record(webT, 0)
+	}
+	largeEv := large(incompressible(1048588 - 150 - deadletter.Size(large(""))))
+	recs := []*kgo.Record{webEvent("ok1", pixelB).record(webT, 0), huge, webEvent("ok2", pixelB).record(webT, 0), big, largeEv}
+	// Enough of the refused pixel's events to fill the buffer and park it.
+	blocked, blockedIDs := batchOf("blk", 0, 150, pixelA, 1)
+	recs = append(recs, blocked...)
+	recs = append(recs, webEvent("ok3", pixelB).record(webT, 0))
+	for _, r := range recs {
+		e.kafka.Produce(r) // one at a time: two of them make a full batch each
+	}
+	kafkatest.Eventually(t, wait, "the web topic committed past every record", func() bool {
+		return e.kafka.CaughtUp(cfg.Kafka.Group, webT)
+	})
+	e.assertOnce(pixelB, "ok1", "ok2", "ok3")
+	dl := e.deadLetters()
+	hugeDL, bigDL, largeDL := dl["offset:web-events/0/1"], dl["offset:web-events/0/3"], dl["large"]
+	if hugeDL == nil || bigDL == nil || largeDL == nil {
+		t.Fatalf("dead letters: huge %v, big %v, large %v (of %d)", hugeDL != nil, bigDL != nil, largeDL != nil, len(dl))
+	}
+	if h := deadletter.Header(hugeDL, deadletter.HeaderTruncated); h != "value" || len(hugeDL.Value) != 0 {
+		t.Errorf("the huge record's dead letter: truncated %q, %d value bytes; want it without its value", h, len(hugeDL.Value))
+	}
+	if deadletter.Header(hugeDL, deadletter.HeaderSourceOffset) != "1" || deadletter.Header(hugeDL, deadletter.HeaderClass) != deadletter.ClassDecode {
+		t.Errorf("the huge record's dead letter does not say where it came from or why: %v", hugeDL.Headers)
+	}
+	if deadletter.Header(bigDL, deadletter.HeaderTruncated) != "" || string(bigDL.Value) != string(big.Value) {
+		t.Errorf("the big record's dead letter lost its value (%d of %d bytes)", len(bigDL.Value), len(big.Value))
+	}
+	if c := deadletter.Header(largeDL, deadletter.HeaderClass); c != deadletter.ClassAuth {
+		t.Errorf("the event too large to park: class %q, want auth", c)
+	}
+	if n := in.counter("freight_park_failures_total"); n != 1 {
+		t.Errorf("freight_park_failures_total = %v, want 1", n)
+	}
+	e.meta.ClearPixelFault(pixelA)
+	kafkatest.Eventually(t, wait, "the parked events at Meta", func() bool { return e.meta.Total() == 3+len(blockedIDs) })
+	e.assertOnce(pixelA, blockedIDs...)
 }

@@ -123,6 +123,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 		PlainExternalID:     cfg.Identity.ExternalIDHashing == config.HashingNone,
 		LinkBy:              cfg.Identity.LinkBy,
 		StartAtEnd:          cfg.Kafka.StartOffset == config.StartOffsetLatest,
+		MaxRecordBytes:      cfg.Kafka.MaxRecordBytes,
 		ParkingTopic:        cfg.Kafka.ParkingTopic,
 		ParkAfter:           cfg.Retry.ParkAfter,
 	}

@@ -46,8 +46,14 @@ type Kafka struct {
 	Brokers  []string `yaml:"brokers"`
 	Group    string   `yaml:"group"` // consumer group id
 	ClientID string   `yaml:"client_id"`
-	// StartOffset is where a group without committed offsets starts: earliest | latest.
+	// StartOffset is where a group without committed offsets starts on the
+	// input topics: earliest | latest. The parking topic always starts at
+	// its beginning.
 	StartOffset string `yaml:"start_offset"`
+	// MaxRecordBytes is the largest record the broker takes on the
+	// dead-letter and parking topics; 0 reads it from their
+	// max.message.bytes.
+	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// CommitInterval: done offsets are committed at least this often.
 	CommitInterval time.Duration `yaml:"commit_interval"`
 	// SessionTimeout is how long the group waits for a member that stopped answering.

@@ -110,6 +110,9 @@ func (ps *problems) kafka(k Kafka, pixels []Pixel) {
 	ps.notEmpty("kafka.group", k.Group)
 	ps.notEmpty("kafka.client_id", k.ClientID)
 	ps.oneOf("kafka.start_offset", k.StartOffset, StartOffsetEarliest, StartOffsetLatest)
+	if k.MaxRecordBytes != 0 && (k.MaxRecordBytes < 1024 || k.MaxRecordBytes > 1<<30) {
+		ps.add("kafka.max_record_bytes", "must be 0 (read it from the topics) or from 1024 to 1073741824")
+	}
 	ps.positive("kafka.commit_interval", k.CommitInterval)
 	// Brokers accept 6s to 30m by default (group.min/max.session.timeout.ms) and may be
 	// configured otherwise; 1s lets tests against an in-process broker fail over fast.

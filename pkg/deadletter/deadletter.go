@@ -10,10 +10,12 @@ package deadletter
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -34,6 +36,10 @@ const (
 	HeaderAttempts        = "freight.attempts"
 	HeaderFailedAt        = "freight.failed_at"
 	HeaderReplayCount     = "freight.replay.count"
+	// HeaderTruncated names what a dead letter too large for its topic was
+	// written without ("value"; "value,key,headers" when even that did not
+	// fit). Its freight.source.* headers say where the original is.
+	HeaderTruncated = "freight.error.truncated"
 )
 
 // Classes of failure.
@@ -128,21 +134,89 @@ func Header(r *kgo.Record, key string) string {
 	return ""
 }
 
+// Size is a record's size in a record batch of its own, as a broker
+// measures it against max.message.bytes, rounded up: the batch header, the
+// record's fields with their longest length prefixes, and its headers.
+func Size(r *kgo.Record) int {
+	const batchHeader, recordFields, perHeader = 61, 5 + 1 + 10 + 5 + 5 + 5 + 5, 5 + 5
+	n := batchHeader + recordFields + len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += perHeader + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// TooLarge reports whether a produce failed for the record's size, which
+// no retry cures.
+func TooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
+// Truncate returns dl without its value, saying so in HeaderTruncated; with
+// all set, without its key and the source record's own headers too (the
+// freight.* headers stay).
+func Truncate(dl *kgo.Record, all bool) *kgo.Record {
+	what := "value"
+	out := &kgo.Record{Topic: dl.Topic, Key: dl.Key}
+	for _, h := range dl.Headers {
+		if h.Key == HeaderTruncated || all && !strings.HasPrefix(h.Key, "freight.") {
+			continue
+		}
+		out.Headers = append(out.Headers, h)
+	}
+	if all {
+		what, out.Key = "value,key,headers", nil
+	}
+	out.Headers = append(out.Headers, kgo.RecordHeader{Key: HeaderTruncated, Value: []byte(what)})
+	return out
+}
+
+// Fit returns dl as it fits in limit bytes (Size): whole, without its
+// value, or without its key and original headers too. limit 0 is no limit.
+func Fit(dl *kgo.Record, limit int) *kgo.Record {
+	if limit <= 0 || Size(dl) <= limit {
+		return dl
+	}
+	if t := Truncate(dl, false); Size(t) <= limit {
+		return t
+	}
+	return Truncate(dl, true)
+}
+
 // Writer produces dead-letter records. The client must produce with acks
 // from all in-sync replicas (franz-go's default), since the source offset is
 // committed once the write is acknowledged.
 type Writer struct {
 	cl    *kgo.Client
 	topic string
+	limit func() int
 }
 
-// NewWriter returns a writer to topic.
-func NewWriter(cl *kgo.Client, topic string) *Writer { return &Writer{cl: cl, topic: topic} }
+// NewWriter returns a writer to topic. limit is the largest record the
+// topic takes (Size), asked at each write; nil or 0 is no limit of ours.
+func NewWriter(cl *kgo.Client, topic string, limit func() int) *Writer {
+	if limit == nil {
+		limit = func() int { return 0 }
+	}
+	return &Writer{cl: cl, topic: topic, limit: limit}
+}
 
 // Write produces the dead letter asynchronously; done is called with the
 // broker's verdict, or at once with kgo.ErrMaxBuffered when the producer's
 // buffer is full: Write never blocks, so that its caller (the relay's
 // coordinator) never waits on a broker that does not answer.
+//
+// A dead letter larger than the limit is written truncated (Fit); one the
+// broker still refuses for its size is written again without its key and
+// headers: a size error never comes back to the caller, which retries the
+// others.
 func (w *Writer) Write(ctx context.Context, src *kgo.Record, info Info, done func(error)) {
-	w.cl.TryProduce(ctx, Record(w.topic, src, info), func(_ *kgo.Record, err error) { done(err) })
+	rec := Fit(Record(w.topic, src, info), w.limit())
+	w.cl.TryProduce(ctx, rec, func(r *kgo.Record, err error) {
+		if !TooLarge(err) || Header(r, HeaderTruncated) == "value,key,headers" {
+			done(err)
+			return
+		}
+		w.cl.TryProduce(ctx, Truncate(r, true), func(_ *kgo.Record, err error) { done(err) })
+	})
 }

@@ -3,6 +3,7 @@ package deadletter
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"maps"
 	"strconv"
 	"strings"
@@ -257,7 +258,7 @@ func TestWriterWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	w := NewWriter(cl, "dlq")
+	w := NewWriter(cl, "dlq", nil)
 
 	done := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -303,4 +304,88 @@ func merge(a, b map[string]string) map[string]string {
 	out := maps.Clone(a)
 	maps.Copy(out, b)
 	return out
+}
+
+// kafkaDefaultMax is Kafka's (and kfake's) default max.message.bytes.
+const kafkaDefaultMax = 1048588
+
+// A dead letter of a record near the broker's limit does not fit with its
+// headers: it is written without its value (or, when the writer was not
+// told the limit and the broker refuses it, without key and headers too),
+// never retried forever. A record whose Size is at the limit is taken, so
+// Size never underestimates.
+func TestWriterFitsRecordsAtTheBrokerLimit(t *testing.T) {
+	c := kafkatest.New(t, 1, "src", "dlq")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(4<<20)) // above the broker's: the broker decides
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	info := Info{Class: ClassDecode, Message: "not JSON", FailedAt: failedAt}
+	tests := []struct {
+		name      string
+		value     int    // source value bytes
+		limit     int    // what the writer is told
+		truncated string // HeaderTruncated wanted, "" for the whole record
+	}{
+		{"small", 100, kafkaDefaultMax, ""},
+		{"near the limit, limit known", kafkaDefaultMax - 200, kafkaDefaultMax, "value"},
+		{"near the limit, limit unknown: the broker refuses, written bare", kafkaDefaultMax - 200, 0, "value,key,headers"},
+		{"above franz-go's default producer limit, below the broker's", 1_000_100, kafkaDefaultMax, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &kgo.Record{Topic: "src", Offset: int64(i), Key: []byte("key"), Value: incompressible(tt.value),
+				Headers: []kgo.RecordHeader{hdr("traceparent", "00-1-01")}, Timestamp: failedAt}
+			w := NewWriter(cl, "dlq", func() int { return tt.limit })
+			done := make(chan error, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			w.Write(ctx, src, info, func(err error) { done <- err })
+			if err := <-done; err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			var got *kgo.Record
+			for _, r := range c.ReadAll("dlq") {
+				if Header(r, HeaderSourceOffset) == strconv.Itoa(i) {
+					got = r
+				}
+			}
+			if got == nil {
+				t.Fatal("no dead letter")
+			}
+			if h := Header(got, HeaderTruncated); h != tt.truncated {
+				t.Errorf("%s = %q, want %q", HeaderTruncated, h, tt.truncated)
+			}
+			if wantLen := map[bool]int{true: 0, false: tt.value}[tt.truncated != ""]; len(got.Value) != wantLen {
+				t.Errorf("value of %d bytes, want %d", len(got.Value), wantLen)
+			}
+			for _, k := range []string{HeaderClass, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderSourceTimestamp} {
+				if Header(got, k) == "" {
+					t.Errorf("header %s missing", k)
+				}
+			}
+		})
+	}
+	t.Run("Size at the limit is taken", func(t *testing.T) {
+		r := &kgo.Record{Topic: "dlq", Key: []byte("k"), Headers: []kgo.RecordHeader{hdr("a", "b")}}
+		r.Value = incompressible(kafkaDefaultMax - Size(r))
+		if Size(r) != kafkaDefaultMax {
+			t.Fatalf("Size = %d", Size(r))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("a record of Size %d refused: %v", Size(r), err)
+		}
+	})
+}
+
+// incompressible returns n random bytes: the producer compresses batches,
+// and the broker measures them compressed.
+func incompressible(n int) []byte {
+	b := make([]byte, n)
+	_, _ = crand.Read(b)
+	return b
 }

@@ -30,6 +30,9 @@ func New(t testing.TB, partitions int32, topics ...string) *Cluster {
 		t.Fatalf("kfake: %v", err)
 	}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.MetadataMinAge(100*time.Millisecond),
+		// Tests produce records up to the broker's limit (Kafka's default
+		// max.message.bytes), above franz-go's default producer limit.
+		kgo.ProducerBatchMaxBytes(1048588),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic(topics[0]))
 	if err != nil {
 		c.Close()

@@ -38,6 +38,11 @@ type item struct {
 	// Owned by the sender while the item is in flight.
 	attempts     int
 	firstFailure time.Time
+
+	// Failed writes of this record to the dead-letter or parking topic,
+	// for their backoff and give-up (coordinator only).
+	produceFailures     int
+	produceFailingSince time.Time
 }
 
 // record is what an item keeps of its Kafka record: its place, and the
@@ -127,6 +132,7 @@ type coordinator struct {
 	unresolved  []*item   // identity lookup failed; drafts not finished
 	unconfirmed [][]*item // sent (Meta answered 2xx), confirm failed
 	redis       redisState
+	lastLog     map[string]time.Time // warnEvery's
 
 	draining      bool
 	drainDeadline time.Time
@@ -163,7 +169,32 @@ func newCoordinator(r *Relay, sendCtx context.Context, cancel context.CancelFunc
 		held:     map[*item]struct{}{},
 
 		parkedHeld: map[string]int{},
+		lastLog:    map[string]time.Time{},
 	}
+}
+
+// warnEvery logs a warning at most every logEvery per key: a failure that
+// repeats for every record must not flood the log.
+func (c *coordinator) warnEvery(key, msg string, args ...any) {
+	now := c.r.now()
+	if now.Sub(c.lastLog[key]) < logEvery {
+		return
+	}
+	c.lastLog[key] = now
+	c.r.log.Warn(msg, args...)
+}
+
+// produceFailed counts a failed write of the item to Kafka and returns how
+// long to wait before the next try (capped exponential backoff with
+// jitter) and how long its writes have failed.
+func (c *coordinator) produceFailed(it *item) (retryIn, failingFor time.Duration) {
+	now := c.r.now()
+	if it.produceFailures == 0 {
+		it.produceFailingSince = now
+	}
+	it.produceFailures++
+	d := time.Second << min(it.produceFailures-1, 5)
+	return jitter(min(d, 30*time.Second)), now.Sub(it.produceFailingSince)
 }
 
 func (c *coordinator) run() {
@@ -271,9 +302,15 @@ func (c *coordinator) handle(m any) {
 	case dlAckMsg:
 		c.dlInFlight--
 		if m.err != nil {
-			c.r.log.Error("dead-letter write failed; retrying", "class", m.it.fail.Class, "pixel", m.it.fail.PixelID,
-				"topic", m.it.rec.topic, "partition", m.it.rec.partition, "offset", m.it.rec.offset, "err", m.err)
-			time.AfterFunc(time.Second, func() { c.r.box.post(dlRetryMsg{m.it}) })
+			// Never given up: the dead-letter topic is the last place a
+			// record can go, and committing past it would lose it. Size
+			// errors do not come here (the writer truncates).
+			c.r.m.dlWriteErrors.Inc()
+			retryIn, failingFor := c.produceFailed(m.it)
+			c.warnEvery("dead-letter", "dead-letter writes fail; retrying (freight_dead_letter_write_errors_total counts them)",
+				"class", m.it.fail.Class, "pixel", m.it.fail.PixelID, "topic", m.it.rec.topic, "partition", m.it.rec.partition,
+				"offset", m.it.rec.offset, "failing_for", failingFor.Round(time.Millisecond), "err", m.err)
+			time.AfterFunc(retryIn, func() { c.r.box.post(dlRetryMsg{m.it}) })
 			return
 		}
 		c.r.m.deadLettered.WithLabelValues(m.it.fail.Class).Inc()

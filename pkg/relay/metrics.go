@@ -34,6 +34,8 @@ type metrics struct {
 	leasesLost        prometheus.Counter
 	deprecated        prometheus.Counter
 	usage             *prometheus.GaugeVec
+	dlWriteErrors     prometheus.Counter
+	parkFailed        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -104,10 +106,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		deprecated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "freight_capi_deprecated_version_total", Help: "Requests refused because capi.api_version is no longer served.",
 		}),
+		dlWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freight_dead_letter_write_errors_total", Help: "Failed writes to the dead-letter topic; each is retried, the record's offset waits.",
+		}),
+		parkFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "freight_park_failures_total", Help: "Events dead-lettered because the parking topic would not take them (too large, or failing past retry.give_up_after).",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.deduplicated, m.sent, m.deadLettered, m.requests,
 		m.requestSeconds, m.batchEvents, m.buffered, m.fieldEvents, m.fieldDropped, m.parked, m.parkedTotal, m.pixelState, m.identityLinked, m.identityConflicts, m.identityFailOpen, m.redisErrors, m.failOpen,
-		m.leasesLost, m.deprecated, m.usage} {
+		m.leasesLost, m.deprecated, m.usage, m.dlWriteErrors, m.parkFailed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"container/heap"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -248,19 +249,52 @@ func (c *coordinator) park(items []*item, now time.Time) {
 }
 
 func (c *coordinator) writeParked(it *item) {
-	c.parkInFlight++
 	rec := parking.Record(c.r.cfg.ParkingTopic, it.rec.kafka(), *it.parked)
+	if limit := int(c.r.recordLimit.Load()); limit > 0 && deadletter.Size(rec) > limit {
+		c.cannotPark(it, fmt.Sprintf("the record with its park headers (%d bytes) is larger than the parking topic takes (%d)",
+			deadletter.Size(rec), limit))
+		return
+	}
+	c.parkInFlight++
 	// TryProduce: the coordinator must never block on a producer buffer
 	// that a broker outage keeps full; a full buffer is retried.
 	c.r.cl.TryProduce(c.sendCtx, rec, func(_ *kgo.Record, err error) { c.r.box.post(parkAckMsg{it: it, err: err}) })
 }
 
+// cannotPark dead-letters an event that the parking topic will not take,
+// with the class its pixel's failure would give it at give-up: parking is
+// the only way past a pixel that cannot be served, and a dead letter is
+// replayed once the pixel is fixed.
+func (c *coordinator) cannotPark(it *item, why string) {
+	reason, _, code := c.r.pixels[it.ev.PixelID].failure()
+	class := deadletter.ClassRetriesExhausted
+	if reason == ReasonAuth {
+		class = deadletter.ClassAuth
+	}
+	it.fail = &deadletter.Info{Class: class, Code: code, PixelID: it.ev.PixelID, EventID: it.ev.EventID, EventName: it.ev.EventName,
+		FailedAt: c.r.now(), Message: "pixel " + it.ev.PixelID + " could not be served (" + reason + ") and its event could not be parked: " + why}
+	c.r.m.parkFailed.Inc()
+	c.deadLetter(it)
+}
+
 func (c *coordinator) parkAck(m parkAckMsg) {
 	c.parkInFlight--
 	if m.err != nil {
-		c.r.log.Error("parking write failed; retrying", "topic", m.it.rec.topic,
-			"partition", m.it.rec.partition, "offset", m.it.rec.offset, "err", m.err)
-		time.AfterFunc(time.Second, func() { c.r.box.post(parkRetryMsg{m.it}) })
+		if m.it.part.revoked.Load() || c.sendCtx.Err() != nil {
+			return // the new owner, or the restart, reads the record again
+		}
+		if deadletter.TooLarge(m.err) {
+			c.cannotPark(m.it, "the parking topic refused it as too large: "+m.err.Error())
+			return
+		}
+		retryIn, failingFor := c.produceFailed(m.it)
+		if failingFor >= c.r.cfg.GiveUpAfter {
+			c.cannotPark(m.it, "parking writes failed for longer than retry.give_up_after: "+m.err.Error())
+			return
+		}
+		c.warnEvery("parking", "parking writes fail; retrying", "topic", m.it.rec.topic, "partition", m.it.rec.partition,
+			"offset", m.it.rec.offset, "failing_for", failingFor.Round(time.Millisecond), "err", m.err)
+		time.AfterFunc(retryIn, func() { c.r.box.post(parkRetryMsg{m.it}) })
 		return
 	}
 	if !m.it.part.revoked.Load() {

@@ -25,12 +25,14 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/freight-relay/freight/pkg/batch"
@@ -90,6 +92,11 @@ type Config struct {
 	// (identity.link_by); used when Deps.Identity is set.
 	LinkBy []string
 
+	// MaxRecordBytes is the largest record the dead-letter and parking
+	// topics take (kafka.max_record_bytes); 0 reads it from their
+	// max.message.bytes when Run starts.
+	MaxRecordBytes int
+
 	// StartAtEnd starts the input topics' partitions that the group never
 	// committed at their end (start_offset: latest) instead of their
 	// beginning. Never the parking topic's: what was parked into it before
@@ -144,8 +151,11 @@ type Relay struct {
 	// draining is set when the drain starts; with wakeSenders, it makes
 	// senders asleep through a backoff give their batches up.
 	draining atomic.Bool
-	wakeMu   sync.Mutex
-	wake     chan struct{}
+	// recordLimit is the largest record freight produces (Run sets it
+	// before the first produce); 0 until then.
+	recordLimit atomic.Int64
+	wakeMu      sync.Mutex
+	wake        chan struct{}
 }
 
 // wakeSenders wakes every sleeping sender: it must look again at what it
@@ -223,8 +233,55 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.AdjustFetchOffsetsFn(r.startOffsets),
+		// Size the producer to what the broker takes, not franz-go's
+		// default (1,000,012 bytes, below Kafka's 1,048,588): a dead letter
+		// of a record near the source topic's limit must fit. Asked once
+		// per partition, at its first produce, after Run set the limit.
+		kgo.ProducerBatchMaxBytesFn(func(string) int32 {
+			if n := r.recordLimit.Load(); n > 0 {
+				return int32(n)
+			}
+			return kafkaMaxMessageBytes
+		}),
 	)
 	return r, nil
+}
+
+// kafkaMaxMessageBytes is Kafka's default max.message.bytes.
+const kafkaMaxMessageBytes = 1048588
+
+// readRecordLimit is kafka.max_record_bytes, or else the smallest
+// max.message.bytes of the topics freight produces to, or else Kafka's
+// default. A broker that refuses a record for its size anyway gets it
+// truncated (deadletter.Fit), so a wrong guess costs a retry, no record.
+func (r *Relay) readRecordLimit(ctx context.Context, cl *kgo.Client) int {
+	if r.cfg.MaxRecordBytes > 0 {
+		return r.cfg.MaxRecordBytes
+	}
+	topics := []string{r.cfg.DeadLetterTopic}
+	if r.cfg.ParkingTopic != "" {
+		topics = append(topics, r.cfg.ParkingTopic)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topics...)
+	limit := 0
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			if n, perr := strconv.Atoi(*c.Value); perr == nil && n > 0 && (limit == 0 || n < limit) {
+				limit = n
+			}
+		}
+	}
+	if limit == 0 {
+		r.log.Warn("cannot read max.message.bytes of the dead-letter and parking topics; assuming Kafka's default (set kafka.max_record_bytes)",
+			"default", kafkaMaxMessageBytes, "err", err)
+		return kafkaMaxMessageBytes
+	}
+	return limit
 }
 
 // startOffsets applies start_offset: latest to the input topics' partitions
@@ -290,7 +347,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.cl = cl
 	r.lag.cl.Store(cl)
 	defer r.lag.cl.Store(nil) // a closed client has no lag to report
-	r.dl = deadletter.NewWriter(cl, r.cfg.DeadLetterTopic)
+	r.recordLimit.Store(int64(r.readRecordLimit(ctx, cl)))
+	r.dl = deadletter.NewWriter(cl, r.cfg.DeadLetterTopic, func() int { return int(r.recordLimit.Load()) })
 	c := newCoordinator(r, sendCtx, cancelSends)
 	go func() {
 		defer close(r.coordDone)
