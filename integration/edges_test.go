@@ -366,3 +366,32 @@ func TestRecordsAtTheBrokerLimitNeverWedgeAPartition(t *testing.T) {
 	kafkatest.Eventually(t, wait, "the parked events at Meta", func() bool { return e.meta.Total() == 3+len(blockedIDs) })
 	e.assertOnce(pixelA, blockedIDs...)
 }
+
+// Hostile values: a record of 50,000 e-mail addresses (about a megabyte) is
+// dead-lettered as validation without stalling the partition; an event
+// whose event_id and first_name are 100,000 characters long is sent once,
+// and its copy dropped as a duplicate.
+func TestHostileValuesAreIsolated(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	in := e.start(cfg)
+	emails := make([]string, 50000)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("p%d@example.com", i)
+	}
+	many := webEvent("many", pixelA).with("user", map[string]any{"email": emails, "client_user_agent": "UA"}).record(webT, 0)
+	longID := incompressible(100_000)
+	long := webEvent(longID, pixelA).with("user", map[string]any{"email": "a@x.com", "client_user_agent": "UA",
+		"first_name": incompressible(100_000)})
+	e.kafka.Produce(webEvent("before", pixelA).record(webT, 0), many, long.record(webT, 0), long.record(webT, 0),
+		webEvent("after", pixelA).record(webT, 0))
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, "before", "after", longID)
+	dl := e.deadLetters()
+	if r := dl["many"]; r == nil || deadletter.Header(r, deadletter.HeaderClass) != deadletter.ClassValidation {
+		t.Fatalf("the record of 50,000 e-mails was not dead-lettered as validation (%d dead letters)", len(dl))
+	}
+	if n := in.counter("freight_events_deduplicated_total"); n != 1 {
+		t.Errorf("freight_events_deduplicated_total = %v, want 1", n)
+	}
+}

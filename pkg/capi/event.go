@@ -335,12 +335,38 @@ func toServerEvent(e *event.Event, kind event.Kind, opts Options) (*ServerEvent,
 		se.LeadEventSource = e.LeadEventSource
 	}
 	if e.User != nil { // without one, only the identity graph can make the event sendable
+		if err := checkValueCounts(e.User); err != nil {
+			return nil, "", err
+		}
 		se.dropped = mapUser(&se.UserData, e.User, e.EventTime, opts.PlainExternalID)
 	}
 	if err := validate(se); err != nil {
 		return nil, "", err
 	}
 	return se, pixel, nil
+}
+
+// MaxValuesPerField is the most values one user field (user.email,
+// user.phone, ...) may carry. A person has a few e-mail addresses, not
+// thousands: an event above it is a producer's bug or hostile, and hashing
+// it would cost the relay's CPU while rebalances wait; it is dead-lettered
+// as validation.
+const MaxValuesPerField = 100
+
+func checkValueCounts(u *event.User) error {
+	for _, f := range [...]struct {
+		name   string
+		values event.Strings
+	}{
+		{"email", u.Email}, {"phone", u.Phone}, {"first_name", u.FirstName}, {"last_name", u.LastName},
+		{"gender", u.Gender}, {"date_of_birth", u.DateOfBirth}, {"city", u.City}, {"state", u.State},
+		{"zip", u.Zip}, {"country", u.Country}, {"external_id", u.ExternalID},
+	} {
+		if len(f.values) > MaxValuesPerField {
+			return invalid("user.%s has %d values; at most %d per field are sent", f.name, len(f.values), MaxValuesPerField)
+		}
+	}
+	return nil
 }
 
 func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool) (dropped Field) {

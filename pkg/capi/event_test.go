@@ -3,6 +3,7 @@ package capi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -224,6 +225,7 @@ func TestMapRefuses(t *testing.T) {
 		{"instagram without ig_sid", `{"event_id":"1","event_name":"P","action_source":"business_messaging","messaging_channel":"instagram","event_time":` + nowS + `,"pixel_id":"7","user":{"ig_account_id":"1","email":"a@x.com"}}`, ClassValidation, "user.ig_sid"},
 		{"original event without a time", `{"event_id":"1","event_name":"P","original_event_data":{"event_name":"Purchase"},` + base + `}`, ClassValidation, "original_event_data"},
 		{"a data processing option other than LDU", `{"event_id":"1","event_name":"P","data_processing_options":["GDPR"],` + base + `}`, ClassValidation, "LDU"},
+		{"more e-mail addresses than a person has", `{"event_id":"1","event_name":"P","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":` + manyValues(MaxValuesPerField+1) + `}}`, ClassValidation, "user.email has 101 values"},
 		{"negative data processing state", `{"event_id":"1","event_name":"P","data_processing_options":["LDU"],"data_processing_options_state":-1,` + base + `}`, ClassValidation, "data_processing_options_state"},
 	}
 	for _, tt := range tests {
@@ -408,6 +410,53 @@ func TestDraftIdentifiers(t *testing.T) {
 			if tt.opts.PlainExternalID && !strings.Contains(string(ev.JSON), `"external_id":["u-42","u-43"]`) {
 				t.Errorf("plain external_ids not sent as normalized: %s", ev.JSON)
 			}
+		})
+	}
+}
+
+// manyValues is a JSON array of n distinct e-mail addresses.
+func manyValues(n int) string {
+	vs := make([]string, n)
+	for i := range vs {
+		vs[i] = fmt.Sprintf("%q", fmt.Sprintf("p%d@x.com", i))
+	}
+	return "[" + strings.Join(vs, ",") + "]"
+}
+
+// A field at the cap is sent with each distinct value once, in order; the
+// de-duplication holds past the few values it scans.
+func TestManyValuesAreDeduplicated(t *testing.T) {
+	vs := make([]string, 0, MaxValuesPerField)
+	for i := range MaxValuesPerField {
+		vs = append(vs, fmt.Sprintf(" P%d@x.com", i%40)) // 40 people, each 2 or 3 times
+	}
+	in, _ := json.Marshal(vs)
+	_, m := mapped(t, event.KindWeb, `{"event_id":"1","event_name":"P","event_time":`+nowS+`,"pixel_id":"7","event_source_url":"https://x.com","user":{"client_user_agent":"UA","email":`+string(in)+`}}`)
+	em := m["user_data"].(map[string]any)["em"].([]any)
+	if len(em) != 40 {
+		t.Fatalf("%d hashed e-mails, want 40", len(em))
+	}
+	for i, h := range em {
+		if want := sha256Hex(fmt.Sprintf("p%d@x.com", i)); h != want {
+			t.Fatalf("em[%d] = %v, want the hash of p%d@x.com", i, h, i)
+		}
+	}
+}
+
+// De-duplicating a field's values is linear: the cost per value of 50,000
+// values is that of 1,000 (a quadratic scan made one hostile record cost
+// seconds).
+func BenchmarkHashAllDistinct(b *testing.B) {
+	for _, n := range []int{1000, 50000} {
+		vs := make([]string, n)
+		for i := range vs {
+			vs[i] = fmt.Sprintf("p%d@x.com", i)
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				hashAll(vs, normEmail)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/value")
 		})
 	}
 }

@@ -56,12 +56,13 @@ type normalizer func(string) string
 // whether a value that was not blank was dropped (bad data a producer should
 // hear about).
 func hashAll(values []string, norm normalizer) (out []string, dropped bool) {
+	var seen distinct
 	for _, raw := range values {
 		v := trimJS(raw)
 		if isHashed(v) {
-			out = addHash(out, len(values), strings.ToLower(v))
+			out = seen.add(out, len(values), strings.ToLower(v))
 		} else if n := norm(v); n != "" {
-			out = addHash(out, len(values), sha256Hex(n))
+			out = seen.add(out, len(values), sha256Hex(n))
 		} else if v != "" {
 			dropped = true
 		}
@@ -72,12 +73,13 @@ func hashAll(values []string, norm normalizer) (out []string, dropped bool) {
 // plainAll is hashAll without the hashing: normalized values, de-duplicated;
 // a 64-hex value is taken as hashed and lowercased, as by hashAll.
 func plainAll(values []string, norm normalizer) (out []string) {
+	var seen distinct
 	for _, raw := range values {
 		v := trimJS(raw)
 		if isHashed(v) {
-			out = addHash(out, len(values), strings.ToLower(v))
+			out = seen.add(out, len(values), strings.ToLower(v))
 		} else if n := norm(v); n != "" {
-			out = addHash(out, len(values), n)
+			out = seen.add(out, len(values), n)
 		}
 	}
 	return out
@@ -89,9 +91,33 @@ func hashPhones(values []string, region string) ([]string, bool) {
 	return hashAll(values, func(v string) string { return normPhoneIn(v, region) })
 }
 
-func addHash(out []string, capacity int, h string) []string {
-	if slices.Contains(out, h) {
-		return out
+// distinct de-duplicates the values of one field in O(n): a scan while
+// there are few (no allocation), a set beyond.
+type distinct struct{ set map[string]struct{} }
+
+const distinctScan = 8
+
+// add appends h to out unless out holds it already.
+func (d *distinct) add(out []string, capacity int, h string) []string {
+	switch {
+	case d.set != nil:
+		if _, ok := d.set[h]; ok {
+			return out
+		}
+		d.set[h] = struct{}{}
+	case len(out) < distinctScan:
+		if slices.Contains(out, h) {
+			return out
+		}
+	default:
+		d.set = make(map[string]struct{}, capacity)
+		for _, v := range out {
+			d.set[v] = struct{}{}
+		}
+		if _, ok := d.set[h]; ok {
+			return out
+		}
+		d.set[h] = struct{}{}
 	}
 	if out == nil {
 		out = make([]string, 0, capacity)
