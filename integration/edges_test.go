@@ -3,7 +3,14 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -394,4 +401,107 @@ func TestHostileValuesAreIsolated(t *testing.T) {
 	if n := in.counter("freight_events_deduplicated_total"); n != 1 {
 		t.Errorf("freight_events_deduplicated_total = %v, want 1", n)
 	}
+}
+
+// A proxy between freight and Meta that answers 403 with an HTML page (a
+// WAF, a misrouted egress) is an endpoint fault, not Meta refusing the
+// events: they are retried and delivered, none is dead-lettered, no batch
+// is split for it. So is a 200 page that is not Graph's.
+func TestNonGraphAnswersAreRetriedNotDeadLettered(t *testing.T) {
+	e := newEnv(t, 1)
+	target, err := url.Parse(e.metaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var faults atomic.Int32
+	faults.Store(6)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n := faults.Add(-1); {
+		case n >= 3:
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, "<html><body>Request blocked</body></html>")
+		case n >= 0:
+			fmt.Fprint(w, "<html><body>Sign in to the network</body></html>")
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := e.config()
+	cfg.CAPI.BaseURL = srv.URL
+	in := e.start(cfg)
+	recs, ids := batchOf("px", 0, 30, pixelA, 1)
+	e.kafka.Produce(recs...)
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, ids...)
+	if n := len(e.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters for answers that were not Meta's", n)
+	}
+	if n := in.counter("freight_capi_requests_total", "outcome", "transient"); n < 6 {
+		t.Errorf("%v transient requests, want the 6 the proxy spoiled", n)
+	}
+}
+
+// Every family of the contract is on /metrics from the start, with a zero
+// for every configured pixel, class and outcome, so that an alert on
+// rate(...) > 0 can tell "none yet" from "not exported". pprof is served
+// only when http.pprof asks for it.
+func TestEveryMetricFamilyIsExportedFromTheStart(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	in := e.start(cfg)
+	kafkatest.Eventually(t, wait, "the group to join", func() bool { return in.counter("freight_ready") == 1 })
+	body := get(t, "http://"+in.addr+"/metrics")
+	want := []string{
+		`freight_records_consumed_total{topic="web-events"} 0`,
+		`freight_records_consumed_total{topic="freight-parking"} 0`,
+		`freight_buffered_events 0`,
+		`freight_batch_events_count 0`,
+	}
+	for _, c := range deadletter.Classes {
+		want = append(want, `freight_events_dead_lettered_total{class="`+c+`"} 0`)
+	}
+	for _, px := range []string{pixelA, pixelB} {
+		want = append(want,
+			`freight_events_deduplicated_total{pixel="`+px+`"} 0`,
+			`freight_events_sent_total{pixel="`+px+`"} 0`,
+			`freight_capi_requests_total{outcome="ok",pixel="`+px+`"} 0`,
+			`freight_capi_requests_total{outcome="auth",pixel="`+px+`"} 0`,
+			`freight_capi_request_duration_seconds_count{pixel="`+px+`"} 0`,
+			`freight_user_data_field_events_total{field="em",pixel="`+px+`"} 0`,
+			`freight_pixel_state{pixel="`+px+`",state="ok"} 1`,
+			`freight_pixel_state{pixel="`+px+`",state="parked"} 0`,
+			`freight_events_parked_total{pixel="`+px+`",reason="auth"} 0`,
+		)
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w+"\n") {
+			t.Errorf("/metrics lacks %s", w)
+		}
+	}
+	if code := status(t, "http://"+in.addr+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ answered %d without http.pprof", code)
+	}
+	cfg.HTTP.Pprof = true
+	cfg.Kafka.Group += "-pprof"
+	with := e.start(cfg)
+	if code := status(t, "http://"+with.addr+"/debug/pprof/"); code != http.StatusOK {
+		t.Errorf("/debug/pprof/ answered %d with http.pprof: true", code)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

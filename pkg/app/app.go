@@ -190,11 +190,14 @@ func New(cfg config.Config, o Options) (*App, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	// Profiles, for an operator chasing CPU or memory; the endpoints listen
-	// on 127.0.0.1 by default.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// Profiles, for an operator chasing CPU or memory, only when asked for
+	// (http.pprof): a heap profile holds buffered events, customer data,
+	// and the endpoints have no authentication of their own.
+	if cfg.HTTP.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return a, nil
 }
@@ -310,6 +313,10 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	if err := a.checkTopics(ctx); err != nil {
+		a.listener.Close()
+		return err
+	}
+	if err := checkRedisVersion(ctx, a.redis, a.log); err != nil {
 		a.listener.Close()
 		return err
 	}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -76,4 +78,58 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+// ErrRedisTooOld is returned by Run when Redis is older than freight needs.
+var ErrRedisTooOld = errors.New("redis is too old")
+
+// checkRedisVersion refuses a Redis older than 7.0: the dedup claim is SET
+// with both NX and GET, which older versions refuse as a syntax error, so
+// every claim would fail and the relay would hold its events forever. A
+// Redis that does not say its version (INFO disabled, an emulation such as
+// freight dev's) or does not answer yet is let through: an outage is the
+// relay's to wait out, and a refused command shows in its errors.
+func checkRedisVersion(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		log.Warn("cannot read the redis version; going on", "err", err)
+		return nil
+	}
+	v := redisVersion(info)
+	if v == "" {
+		return nil
+	}
+	if !versionAtLeast(v, 7, 0) {
+		return fmt.Errorf("%w: version %s found, freight needs 7.0 or later (its dedup claim is SET with NX and GET)", ErrRedisTooOld, v)
+	}
+	return nil
+}
+
+// redisVersion is redis_version from INFO's text, "" when absent.
+func redisVersion(info string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// versionAtLeast compares a dotted version's first two numbers; a version
+// that does not parse is taken as new enough.
+func versionAtLeast(v string, major, minor int) bool {
+	parts := strings.SplitN(v, ".", 3)
+	maj, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return true
+	}
+	mnr := 0
+	if len(parts) > 1 {
+		if mnr, err = strconv.Atoi(parts[1]); err != nil {
+			return true
+		}
+	}
+	return maj > major || maj == major && mnr >= minor
 }

@@ -205,7 +205,7 @@ type graphError struct {
 		ErrorUserMsg   string `json:"error_user_msg"`
 		FBTraceID      string `json:"fbtrace_id"`
 	} `json:"error"`
-	EventsReceived int    `json:"events_received"`
+	EventsReceived *int   `json:"events_received"`
 	FBTraceID      string `json:"fbtrace_id"`
 }
 
@@ -217,22 +217,30 @@ func Classify(status int, h http.Header, body []byte) Result {
 	var g graphError
 	parsed := json.Unmarshal(body, &g) == nil
 	if status >= 200 && status < 300 {
+		if !parsed || g.EventsReceived == nil {
+			// Meta's success always says how many events it received. A
+			// 2xx without it is not Meta's (a captive portal, a proxy's
+			// page): nothing says the events arrived, so they are not
+			// confirmed; they are tried again.
+			res.Outcome = Transient
+			res.Message = fmt.Sprintf("HTTP %d without events_received: not an answer of the Graph API", status)
+			return res
+		}
 		res.Outcome = OK
-		res.EventsReceived = g.EventsReceived
+		res.EventsReceived = *g.EventsReceived
 		res.FBTraceID = g.FBTraceID
 		return res
 	}
 	if !parsed || g.Error == nil {
+		// Not Meta's answer about the events (a proxy's 403 or 404, a load
+		// balancer's HTML page): the way to Meta is broken for the pixel.
+		// Retried, and the pixel parked if it lasts; never taken as the
+		// events' rejection, which would split the batch and dead-letter
+		// every event.
 		res.Message = fmt.Sprintf("HTTP %d without a Graph error body", status)
-		switch {
-		case status == http.StatusTooManyRequests:
+		res.Outcome = Transient
+		if status == http.StatusTooManyRequests {
 			res.Outcome = Throttled
-		case status >= 500 || status == http.StatusRequestTimeout:
-			res.Outcome = Transient
-		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			res.Outcome = Auth
-		default:
-			res.Outcome = Rejected
 		}
 		return res
 	}

@@ -51,6 +51,13 @@ func TestClassify(t *testing.T) {
 		{"invalid event 100/2804050", 400, graphBody(100, 2804050, false), nil, Rejected, 0},
 		{"deprecated version 2635", 400, graphBody(2635, 0, false), nil, Deprecated, 0},
 		{"unknown 4xx code", 400, graphBody(12345, 0, false), nil, Rejected, 0},
+		{"a proxy's 403 page", 403, `<html><body>Forbidden</body></html>`, nil, Transient, 0},
+		{"a proxy's 404 page", 404, `<html>Not Found</html>`, nil, Transient, 0},
+		{"a 400 without a body", 400, ``, nil, Transient, 0},
+		{"401 JSON that is not Graph's", 401, `{"message":"unauthorized"}`, nil, Transient, 0},
+		{"a 200 page that is not Graph's", 200, `<html>Welcome to the hotel wifi</html>`, nil, Transient, 0},
+		{"a 200 JSON without events_received", 200, `{"ok":true}`, nil, Transient, 0},
+		{"success with zero events received", 200, `{"events_received":0,"fbtrace_id":"T"}`, nil, OK, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -194,6 +194,10 @@ type Replay struct {
 // HTTP configures the /metrics, /healthz and /readyz listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// Pprof serves /debug/pprof on Listen. Off by default: profiles expose
+	// heap contents (customer data in buffered events) to anyone who can
+	// reach the address.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Log configures logging.

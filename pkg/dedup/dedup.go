@@ -48,10 +48,15 @@ const (
 	Duplicate
 	// Busy: another sender holds a live claim; wait and claim again.
 	Busy
+	// Held: this store holds the claim already. Either another copy of the
+	// event is on its way here (the caller knows: it holds that claim), or
+	// an earlier Claim of this key landed in Redis but its answer was lost
+	// (a timeout): then the key is the caller's to send.
+	Held
 )
 
 func (s Status) String() string {
-	return [...]string{"claimed", "duplicate", "busy"}[s]
+	return [...]string{"claimed", "duplicate", "busy", "held"}[s]
 }
 
 const doneValue = "done"
@@ -106,7 +111,7 @@ func (s *Store) Key(pixel, eventName, eventID string) string {
 }
 
 // Claim claims every key in one pipeline. A key this store already holds is
-// Busy: a second copy of an event waits for the first one's send.
+// Held.
 func (s *Store) Claim(ctx context.Context, keys []string) ([]Status, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -129,6 +134,8 @@ func (s *Store) Claim(ctx context.Context, keys []string) ([]Status, error) {
 			return nil, fmt.Errorf("dedup claim: %w", err)
 		case v == doneValue:
 			out[i] = Duplicate
+		case v == s.owner:
+			out[i] = Held
 		default:
 			out[i] = Busy
 		}

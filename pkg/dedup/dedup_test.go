@@ -88,17 +88,17 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
-			name: "a second claim by the same store is busy",
+			name: "a second claim by the same store is held: the caller knows whether a copy is in its hands",
 			ops: []op{
 				{by: A, do: "claim", keys: []int{0}, want: []Status{Claimed}},
-				{by: A, do: "claim", keys: []int{0}, want: []Status{Busy}},
+				{by: A, do: "claim", keys: []int{0}, want: []Status{Held}},
 				{do: "value", keys: []int{0}, value: "A"},
 			},
 		},
 		{
-			name: "the same key twice in one pipeline: the second copy waits",
+			name: "the same key twice in one pipeline: the second copy finds it held",
 			ops: []op{
-				{by: A, do: "claim", keys: []int{0, 0}, want: []Status{Claimed, Busy}},
+				{by: A, do: "claim", keys: []int{0, 0}, want: []Status{Claimed, Held}},
 			},
 		},
 		{
@@ -451,7 +451,7 @@ func TestOwner(t *testing.T) {
 }
 
 func TestStatusString(t *testing.T) {
-	for s, want := range map[Status]string{Claimed: "claimed", Duplicate: "duplicate", Busy: "busy"} {
+	for s, want := range map[Status]string{Claimed: "claimed", Duplicate: "duplicate", Busy: "busy", Held: "held"} {
 		if got := s.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", s, got, want)
 		}

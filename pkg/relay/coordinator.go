@@ -411,6 +411,7 @@ func (c *coordinator) claim(items []*item) {
 		c.r.m.failOpen.Add(float64(len(items)))
 		statuses = make([]dedup.Status, len(items)) // all Claimed, without a claim
 	}
+	var mine map[string]bool // the keys of the claims we hold, when one is Held
 	dups := map[string]int{}
 	defer func() {
 		for px, n := range dups {
@@ -418,11 +419,28 @@ func (c *coordinator) claim(items []*item) {
 		}
 	}()
 	for i, it := range items {
+		if statuses[i] == dedup.Held {
+			if mine == nil {
+				mine = make(map[string]bool, len(c.held))
+				for h := range c.held {
+					mine[h.key] = true
+				}
+			}
+			// Another copy in our hands: wait for its send. None: an
+			// earlier claim of ours whose answer was lost; it is ours.
+			statuses[i] = dedup.Busy
+			if !mine[it.key] {
+				statuses[i] = dedup.Claimed
+			}
+		}
 		switch statuses[i] {
 		case dedup.Claimed:
 			it.claimed = err == nil
 			if it.claimed {
 				c.held[it] = struct{}{}
+				if mine != nil {
+					mine[it.key] = true
+				}
 			}
 			if full, ok := c.batcher.Add(it.ev.PixelID, it, now); ok {
 				c.queued[it.ev.PixelID] = append(c.queued[it.ev.PixelID], full)

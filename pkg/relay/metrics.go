@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/freight-relay/freight/pkg/capi"
+	"github.com/freight-relay/freight/pkg/deadletter"
 )
 
 // metrics are the relay's Prometheus metrics (CONTRACT.md section 5;
@@ -121,4 +124,48 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// pixelStates are the values of freight_pixel_state's state label.
+var pixelStates = []string{"ok", "failing", "throttled", "auth_failed", "parked"}
+
+// parkReasons are the values of freight_events_parked_total's reason label.
+var parkReasons = []string{ReasonAuth, ReasonThrottled, ReasonUnavailable, ReasonDeprecated}
+
+// zero exports every labelled family from the start, with a zero for each
+// known label value (CONTRACT.md section 5): an alert on rate(...) > 0 must
+// tell "none yet" from "not exported". Every pixel starts ok.
+func (m *metrics) zero(topics []string, pixels []Pixel) {
+	for _, t := range topics {
+		m.consumed.WithLabelValues(t)
+	}
+	for _, c := range deadletter.Classes {
+		m.deadLettered.WithLabelValues(c)
+	}
+	for _, op := range []string{"claim", "confirm", "renew", "release", "identity"} {
+		m.redisErrors.WithLabelValues(op)
+	}
+	for _, p := range pixels {
+		px := p.ID
+		m.deduplicated.WithLabelValues(px)
+		m.sent.WithLabelValues(px)
+		m.requestSeconds.WithLabelValues(px)
+		m.parked.WithLabelValues(px)
+		m.identityLinked.WithLabelValues(px)
+		m.usage.WithLabelValues(px)
+		for o := capi.OK; o <= capi.Deprecated; o++ {
+			m.requests.WithLabelValues(px, o.String())
+		}
+		for _, f := range capi.FieldNames {
+			m.fieldEvents.WithLabelValues(px, f)
+			m.fieldDropped.WithLabelValues(px, f)
+		}
+		for _, r := range parkReasons {
+			m.parkedTotal.WithLabelValues(px, r)
+		}
+		for _, s := range pixelStates {
+			m.pixelState.WithLabelValues(px, s)
+		}
+		m.pixelState.WithLabelValues(px, "ok").Set(1)
+	}
 }

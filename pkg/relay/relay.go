@@ -219,8 +219,8 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 	}
 	for _, p := range cfg.Pixels {
 		r.pixels[p.ID] = &pixelState{Pixel: p, stateGauge: r.m.pixelState}
-		r.m.pixelState.WithLabelValues(p.ID, "ok").Set(1)
 	}
+	m.zero(names, cfg.Pixels)
 	r.kopts = append(append([]kgo.Opt{}, kopts...),
 		kgo.ConsumeTopics(names...),
 		// Rebalances wait until the coordinator has registered what a poll
