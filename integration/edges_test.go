@@ -21,6 +21,7 @@ import (
 	"github.com/freight-relay/freight/pkg/capi/capitest"
 	"github.com/freight-relay/freight/pkg/config"
 	"github.com/freight-relay/freight/pkg/deadletter"
+	"github.com/freight-relay/freight/pkg/dlq"
 	"github.com/freight-relay/freight/pkg/kafkatest"
 	"github.com/freight-relay/freight/pkg/parking"
 )
@@ -372,6 +373,16 @@ func TestRecordsAtTheBrokerLimitNeverWedgeAPartition(t *testing.T) {
 	e.meta.ClearPixelFault(pixelA)
 	kafkatest.Eventually(t, wait, "the parked events at Meta", func() bool { return e.meta.Total() == 3+len(blockedIDs) })
 	e.assertOnce(pixelA, blockedIDs...)
+	// The event too large to park is also too large to dead-letter whole.
+	if h := deadletter.Header(largeDL, deadletter.HeaderTruncated); h != "value" {
+		t.Errorf("the event too large to park: truncated %q, want value", h)
+	}
+	// A replay skips the truncated dead letters (an empty record at the
+	// source would be no event) and counts them; it copies the whole one.
+	res := e.replay(cfg, dlq.ReplayOptions{DryRun: true})
+	if res.SkippedTruncated != 2 || res.Replayed != 1 {
+		t.Errorf("replay: %d truncated skipped, %d replayed; want 2 and 1", res.SkippedTruncated, res.Replayed)
+	}
 }
 
 // Hostile values: a record of 50,000 e-mail addresses (about a megabyte) is
@@ -504,4 +515,111 @@ func get(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The fault run: three instances in one group (real processes), Meta
+// answering 5xx to a share of the requests, a Redis outage while events
+// flow, and one instance killed (SIGKILL) and restarted. Every event
+// reaches Meta exactly once: Meta holds every request from just before the
+// kill until after it, and the kill waits until every event Meta accepted
+// is confirmed, so no request is in flight with an answer the dead process
+// could have missed (the contract's one exception, which no sender can
+// close, is left out by construction, not by luck).
+func TestFaultRunThreeInstancesLoseNothing(t *testing.T) {
+	e := newEnv(t, 6)
+	rs := newPrivateRedis(t)
+	cfg := e.config()
+	cfg.Redis.URL = rs.url()
+	cfg.Redis.OnError = config.OnErrorBlock
+	cfg.Batch.MaxEvents = 25
+	if err := e.meta.SetFaults(capitest.Faults{Err5xx: 0.15}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	wave := func(from, to int) {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("f%d", i)
+			px := pixelA
+			if i%3 == 0 {
+				px = pixelB
+			}
+			ids = append(ids, id)
+			recs = append(recs, webEvent(id, px).record(webT, int32(i%6)))
+		}
+		e.kafka.Produce(recs...)
+	}
+	procs := make([]*proc, 3)
+	for i := range procs {
+		c := cfg
+		c.Kafka.InstanceID = fmt.Sprintf("freight-%d", i)
+		procs[i] = e.runProcess(c, nil)
+	}
+	wave(0, 300)
+	kafkatest.Eventually(t, wait, "deliveries from the group", func() bool { return e.meta.Total() >= 100 })
+
+	rs.stop()
+	wave(300, 600)
+	kafkatest.Eventually(t, wait, "the instances to meet the outage", func() bool {
+		n := 0.0
+		for _, p := range procs {
+			n += p.metric("freight_redis_errors_total")
+		}
+		return n > 0
+	})
+	rs.start()
+	wave(600, 900)
+	kafkatest.Eventually(t, wait, "deliveries after the outage", func() bool { return e.meta.Total() >= 650 })
+
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", rs.port)})
+	defer rdb.Close()
+	confirmed := func() int {
+		n := 0
+		iter := rdb.Scan(context.Background(), 0, e.prefix+"dedup:*", 1000).Iterator()
+		for iter.Next(context.Background()) {
+			if v, _ := rdb.Get(context.Background(), iter.Val()).Result(); v == "done" {
+				n++
+			}
+		}
+		return n
+	}
+	e.meta.SetDelay(time.Hour)
+	kafkatest.Eventually(t, wait, "every accepted event to be confirmed", func() bool { return confirmed() == e.meta.Total() })
+	procs[1].signal(syscall.SIGKILL)
+	procs[1].exitCode()
+	atKill := e.meta.Total()
+	e.meta.SetDelay(0)
+	c := cfg
+	c.Kafka.InstanceID = "freight-1"
+	procs[1] = e.runProcess(c, nil)
+	wave(900, 1000)
+	e.waitCaughtUp(cfg)
+	t.Logf("%d events at Meta at the kill, %d requests abandoned in flight, %d answered 5xx",
+		atKill, e.meta.Requests().Abandoned, e.meta.Requests().Transient)
+	lost, dups := 0, 0
+	for _, id := range ids {
+		px := pixelA
+		var i int
+		fmt.Sscanf(id, "f%d", &i)
+		if i%3 == 0 {
+			px = pixelB
+		}
+		switch n := e.meta.Count(px, "Purchase", id); {
+		case n == 0:
+			lost++
+		case n > 1:
+			dups++
+		}
+	}
+	if lost != 0 || dups != 0 {
+		t.Errorf("of %d events, %d lost and %d sent more than once", len(ids), lost, dups)
+	}
+	for _, p := range procs {
+		p.signal(syscall.SIGTERM)
+	}
+	for i, p := range procs {
+		if code := p.exitCode(); code != 0 {
+			t.Errorf("instance %d exited %d after SIGTERM", i, code)
+		}
+	}
 }

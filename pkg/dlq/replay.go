@@ -69,9 +69,13 @@ type Result struct {
 	SkippedMaxCount int            `json:"skipped_max_count"` // at replay.max_count
 	SkippedTooOld   int            `json:"skipped_too_old"`   // Meta would refuse them now
 	SkippedForeign  int            `json:"skipped_foreign"`   // no freight headers and no --to-topic
-	StoppedAtLimit  bool           `json:"stopped_at_limit"`
-	Interrupted     bool           `json:"interrupted"`
-	MaxCount        int            `json:"max_count"`
+	// SkippedTruncated are dead letters written without their value (too
+	// large for the topic): replaying them would produce an empty record;
+	// the original is at its freight.source.* place while retention lasts.
+	SkippedTruncated int  `json:"skipped_truncated"`
+	StoppedAtLimit   bool `json:"stopped_at_limit"`
+	Interrupted      bool `json:"interrupted"`
+	MaxCount         int  `json:"max_count"`
 }
 
 // replayHeaders are the headers of a replayed record: the source record's
@@ -386,6 +390,8 @@ func (r *replayer) handle(ctx context.Context, rec *kgo.Record) (stop bool, err 
 		r.res.SkippedFilter++
 	case l.foreign && r.o.ToTopic == "":
 		r.res.SkippedForeign++
+	case deadletter.Header(rec, deadletter.HeaderTruncated) != "":
+		r.res.SkippedTruncated++
 	case l.badReplayCount || l.replays >= r.o.MaxCount:
 		// A count we cannot read is taken as spent: better an event left
 		// for an SRE than one that loops.
@@ -537,6 +543,7 @@ func (res Result) WriteTable(w io.Writer) error {
 		row{fmt.Sprintf("skipped at replay.max_count (%d)", res.MaxCount), res.SkippedMaxCount},
 		row{"skipped as too old to send", res.SkippedTooOld},
 		row{"skipped as foreign (no freight headers)", res.SkippedForeign},
+		row{"skipped as truncated (read the original at its source offset)", res.SkippedTruncated},
 		row{"records read", res.Read})
 	width := 0
 	for _, r := range rows {

@@ -164,13 +164,13 @@ func TestDisplay(t *testing.T) {
 
 func TestResultTable(t *testing.T) {
 	res := Result{Read: 10, Replayed: 5, ByTopic: map[string]int{"web-events": 3, "crm-events": 2}, SkippedFilter: 1,
-		SkippedMaxCount: 1, SkippedTooOld: 2, SkippedForeign: 1, MaxCount: 3, StoppedAtLimit: true}
+		SkippedMaxCount: 1, SkippedTooOld: 2, SkippedForeign: 1, SkippedTruncated: 1, MaxCount: 3, StoppedAtLimit: true}
 	var b bytes.Buffer
 	if err := res.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"replayed", "to crm-events", "to web-events", "skipped by filter",
-		"skipped at replay.max_count (3)", "skipped as too old to send", "skipped as foreign", "records read", "--limit"} {
+		"skipped at replay.max_count (3)", "skipped as too old to send", "skipped as foreign", "skipped as truncated", "records read", "--limit"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
