@@ -210,6 +210,7 @@ func (c *coordinator) run() {
 		now := c.r.now()
 		c.tick(now)
 		if c.draining {
+			c.dropBlocked()
 			if !now.Before(c.drainDeadline) {
 				// Grace is over: cancel what is still being sent; the
 				// senders report their items as abandoned.
@@ -348,7 +349,6 @@ func (c *coordinator) handle(m any) {
 // parked events read back wait for their time first.
 func (c *coordinator) intake(items []*item) {
 	now := c.r.now()
-	var toClaim, due []*item
 	for _, it := range items {
 		k := tp{it.rec.topic, it.rec.partition}
 		ps := c.parts[k]
@@ -365,11 +365,21 @@ func (c *coordinator) intake(items []*item) {
 		}
 		it.part = ps
 		ps.offsets.Add(it.rec.offset, it)
+	}
+	c.route(items, now)
+}
+
+// route sends registered items on: dead letters out, unfinished drafts to
+// wait for Redis, source events to be claimed, parked events to wait for
+// their time.
+func (c *coordinator) route(items []*item, now time.Time) {
+	var toClaim, due []*item
+	for _, it := range items {
 		switch {
 		case it.fail != nil:
 			c.deadLetter(it)
 		case it.draft != nil:
-			// The intake's identity lookup failed (on_error: block).
+			// The identity lookup failed (on_error: block).
 			c.unresolved = append(c.unresolved, it)
 		case it.parked == nil:
 			toClaim = append(toClaim, it)
@@ -514,15 +524,7 @@ func (c *coordinator) retryRedis(now time.Time) {
 		if err != nil {
 			c.unresolved = items
 		} else {
-			var ready []*item
-			for _, it := range items {
-				if it.fail != nil {
-					c.deadLetter(it)
-				} else {
-					ready = append(ready, it)
-				}
-			}
-			c.claim(ready)
+			c.route(items, now)
 		}
 	}
 	for len(c.unconfirmed) > 0 && c.redisDue(now) {
@@ -568,14 +570,16 @@ func (c *coordinator) sent(items []*item) bool {
 			keys = append(keys, it.key)
 		}
 	}
-	if len(keys) > 0 && !c.redisDue(c.r.now()) && !c.r.cfg.FailOpen {
-		c.unconfirmed = append(c.unconfirmed, items)
-		return false
-	}
-	err := c.redisTry("confirm", func(ctx context.Context) error { return c.r.deps.Dedup.Confirm(ctx, keys) })
-	if err != nil && !c.r.cfg.FailOpen {
-		c.unconfirmed = append(c.unconfirmed, items)
-		return false
+	if len(keys) > 0 {
+		if !c.redisDue(c.r.now()) && !c.r.cfg.FailOpen {
+			c.unconfirmed = append(c.unconfirmed, items)
+			return false
+		}
+		err := c.redisTry("confirm", func(ctx context.Context) error { return c.r.deps.Dedup.Confirm(ctx, keys) })
+		if err != nil && !c.r.cfg.FailOpen {
+			c.unconfirmed = append(c.unconfirmed, items)
+			return false
+		}
 	}
 	// A batch is one pixel's: count once per batch, not per event (label
 	// lookups are not free).
@@ -804,6 +808,22 @@ func (c *coordinator) forget(parts map[string][]int32) {
 	select {
 	case c.r.space <- struct{}{}:
 	default:
+	}
+}
+
+// dropBlocked gives up, at the drain, the queued batches of pixels Meta
+// blocks past the drain's deadline: no sender would take them before it.
+func (c *coordinator) dropBlocked() {
+	for px, bs := range c.queued {
+		if !c.r.pixels[px].unblockedAt().After(c.drainDeadline) {
+			continue
+		}
+		var rest []*item
+		for _, b := range bs {
+			rest = append(rest, b...)
+		}
+		delete(c.queued, px)
+		c.release(rest)
 	}
 }
 
