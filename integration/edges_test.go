@@ -623,3 +623,4 @@ func TestFaultRunThreeInstancesLoseNothing(t *testing.T) {
 		}
 	}
 }
+
