@@ -623,4 +623,3 @@ func TestFaultRunThreeInstancesLoseNothing(t *testing.T) {
 		}
 	}
 }
-
