@@ -94,7 +94,7 @@ func checkRedisVersion(ctx context.Context, rdb redis.UniversalClient, log *slog
 	defer cancel()
 	info, err := rdb.Info(ctx, "server").Result()
 	if err != nil {
-		log.Warn("cannot read the redis version; going on", "err", err)
+		log.Debug("cannot read the redis version; going on", "err", err)
 		return nil
 	}
 	v := redisVersion(info)
