@@ -542,9 +542,12 @@ func (c *coordinator) retryRedis(now time.Time) {
 func (c *coordinator) lastConfirm() {
 	bs := c.unconfirmed
 	c.unconfirmed = nil
-	for _, b := range bs {
+	for i, b := range bs {
 		c.redis.retryAt = time.Time{}
 		if !c.sent(b) {
+			// Redis still fails: the rest are not tried, but they are
+			// reported below with the one that failed.
+			c.unconfirmed = append(c.unconfirmed, bs[i+1:]...)
 			break
 		}
 	}
