@@ -73,11 +73,14 @@ func TestParkedEventsWithoutACommitAreReadWithStartOffsetLatest(t *testing.T) {
 	}
 }
 
-// A revoke forgets the moved partitions' records that are not done, and
-// only those: records done behind an unfinished head were counted out of
-// freight_buffered_events already. Counting them twice made the gauge
-// negative and loosened the buffer's bound.
-func TestRevokeCountsOnlyUndoneRecords(t *testing.T) {
+// Records done behind an unfinished head stay held until the watermark
+// passes them, and count against the buffer's bounds (in events, and in
+// bytes at the size of their tracker entry); a revoke gives back exactly
+// what the moved partitions held, and once everything is committed both
+// gauges are back at zero. Counting a record twice made the gauge negative
+// and loosened the bound; not counting done records let a stuck head grow
+// memory without bound.
+func TestRevokeCountsEveryRecordHeld(t *testing.T) {
 	e := newEnv(t, 2)
 	cfg := e.config()
 	cfg.Kafka.Topics = []config.Topic{{Name: webT, Kind: "web", Format: "json"}}
@@ -95,24 +98,30 @@ func TestRevokeCountsOnlyUndoneRecords(t *testing.T) {
 	}
 	e.kafka.Produce(recs...)
 	kafkatest.Eventually(t, wait, "pixel B's events at Meta", func() bool { return e.meta.Total() == 100 })
-	kafkatest.Eventually(t, wait, "two records buffered", func() bool { return first.counter("freight_buffered_events") == 2 })
+	kafkatest.Eventually(t, wait, "every record held", func() bool { return first.counter("freight_buffered_events") == 102 })
+	// The two heads are items; the 100 done records only tracker entries.
+	if b := first.counter("freight_buffered_bytes"); b < 2*500 || b > 2*8000+100*64 {
+		t.Errorf("freight_buffered_bytes = %v for 2 held events and 100 done records", b)
+	}
 
 	second := e.start(cfg)
 	kafkatest.Eventually(t, wait, "the partitions to be shared", func() bool {
 		as := e.kafka.Assignments(cfg.Kafka.Group)
 		return len(as) == 2 && as[0][webT] == 1 && as[1][webT] == 1
 	})
-	// Each instance holds its partition's head; the second one drops the
-	// B events it reads again as duplicates.
-	kafkatest.Eventually(t, wait, "one record buffered in each instance", func() bool {
-		return first.counter("freight_buffered_events") == 1 && second.counter("freight_buffered_events") == 1
+	// Each instance holds its partition's head and the 50 records behind
+	// it; the second one drops the B events it reads again as duplicates.
+	kafkatest.Eventually(t, wait, "one partition's records held in each instance", func() bool {
+		return first.counter("freight_buffered_events") == 51 && second.counter("freight_buffered_events") == 51
 	})
-	if n := first.counter("freight_buffered_events"); n < 0 {
-		t.Fatalf("freight_buffered_events = %v", n)
-	}
 	e.meta.ClearPixelFault(pixelA)
 	e.waitCaughtUp(cfg)
 	e.assertOnce(pixelA, "head0", "head1")
+	for _, in := range []*instance{first, second} {
+		kafkatest.Eventually(t, wait, "both gauges back at zero once everything is committed", func() bool {
+			return in.counter("freight_buffered_events") == 0 && in.counter("freight_buffered_bytes") == 0
+		})
+	}
 }
 
 // SIGTERM while Redis does not answer (on_error: block) exits within

@@ -335,6 +335,7 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 		return res, err
 	}
 	cfg.HTTP.Listen = httpAddr
+	cfg.HTTP.Pprof = profile != ""
 	cfg.Log.Level = "warn"
 	if run.buffer > 0 {
 		cfg.Batch.MaxBufferedEvents = run.buffer

@@ -114,6 +114,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 		Batch:               batch.Policy{MaxEvents: cfg.Batch.MaxEvents, MaxWait: cfg.Batch.MaxWait},
 		MaxInFlightRequests: cfg.Batch.MaxInFlightRequests,
 		MaxBufferedEvents:   cfg.Batch.MaxBufferedEvents,
+		MaxBufferedBytes:    int64(cfg.Batch.MaxBufferedBytes),
 		InitialBackoff:      cfg.Retry.InitialBackoff,
 		MaxBackoff:          cfg.Retry.MaxBackoff,
 		GiveUpAfter:         cfg.Retry.GiveUpAfter,

@@ -173,6 +173,9 @@ type Batch struct {
 	MaxWait             time.Duration `yaml:"max_wait"`               // a batch is sent when full or this old
 	MaxInFlightRequests int           `yaml:"max_in_flight_requests"` // per pixel
 	MaxBufferedEvents   int           `yaml:"max_buffered_events"`    // fetching pauses above this
+	// MaxBufferedBytes: or above this many bytes held; every record held
+	// counts, done ones not yet committable too.
+	MaxBufferedBytes ByteSize `yaml:"max_buffered_bytes"`
 }
 
 // Retry configures backoff, giving up and parking.
@@ -250,6 +253,7 @@ func Default() Config {
 			MaxWait:             time.Second,
 			MaxInFlightRequests: 16,
 			MaxBufferedEvents:   100000,
+			MaxBufferedBytes:    128 << 20,
 		},
 		Retry: Retry{
 			InitialBackoff: time.Second,

@@ -171,7 +171,7 @@ func (d *decoder) decode(key string, n *yaml.Node, v reflect.Value) {
 		return // no value: keep the default
 	}
 	switch {
-	case v.Type() == reflect.TypeFor[time.Duration]():
+	case v.Type() == reflect.TypeFor[time.Duration](), v.Type() == reflect.TypeFor[ByteSize]():
 		d.scalar(key, n, v)
 	case v.Kind() == reflect.Struct:
 		d.mapping(key, n, v)
@@ -248,6 +248,13 @@ func (d *decoder) scalar(key string, n *yaml.Node, v reflect.Value) {
 			return
 		}
 		v.SetInt(int64(dur))
+	case v.Type() == reflect.TypeFor[ByteSize]():
+		b, err := ParseByteSize(s)
+		if err != nil {
+			d.add(key, "cannot parse %q as a size (like 128MiB, 64MB or 1048576)", s)
+			return
+		}
+		v.SetInt(int64(b))
 	case v.Kind() == reflect.String:
 		v.SetString(s)
 	case v.Kind() == reflect.Int:

@@ -308,6 +308,9 @@ func (ps *problems) batch(b Batch) {
 	if b.MaxBufferedEvents < b.MaxEvents {
 		ps.add("batch.max_buffered_events", "must be at least batch.max_events")
 	}
+	if b.MaxBufferedBytes < minBufferedBytes {
+		ps.add("batch.max_buffered_bytes", "must be at least 1MiB")
+	}
 }
 
 func (ps *problems) retry(r Retry) {

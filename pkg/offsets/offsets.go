@@ -20,7 +20,9 @@ type entry[T any] struct {
 }
 
 // Partition tracks the records of one partition in fetch order. T is what
-// the caller needs back to commit (the record).
+// the caller needs back to commit besides the offset (the relay keeps the
+// leader epoch: an entry is then 16 bytes, so that records done behind an
+// unfinished one cost little while they wait for the watermark).
 type Partition[T any] struct {
 	entries []entry[T]
 	head    int
@@ -53,21 +55,29 @@ func (p *Partition[T]) Done(offset int64) bool {
 // offset plus one is the new commit offset. ok is false when the prefix was
 // empty (nothing new to commit).
 func (p *Partition[T]) Advance() (last T, ok bool) {
+	_, last, n := p.AdvanceN()
+	return last, n > 0
+}
+
+// AdvanceN is Advance that also returns the last record's offset and how
+// many records the prefix held (0: nothing new to commit).
+func (p *Partition[T]) AdvanceN() (offset int64, last T, n int) {
 	for p.head < len(p.entries) && p.entries[p.head].done {
-		last, ok = p.entries[p.head].value, true
+		offset, last = p.entries[p.head].offset, p.entries[p.head].value
 		var zero T
 		p.entries[p.head].value = zero
 		p.head++
 		p.done--
+		n++
 	}
 	// Compact once the dead prefix dominates, to keep memory bounded.
 	if p.head > 1024 && p.head*2 > len(p.entries) {
-		n := copy(p.entries, p.entries[p.head:])
-		clear(p.entries[n:])
-		p.entries = p.entries[:n]
+		k := copy(p.entries, p.entries[p.head:])
+		clear(p.entries[k:])
+		p.entries = p.entries[:k]
 		p.head = 0
 	}
-	return last, ok
+	return offset, last, n
 }
 
 // Pending is how many records are not yet advanced past, done or not.

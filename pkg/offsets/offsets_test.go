@@ -3,6 +3,7 @@ package offsets
 import (
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // step is one operation on a Partition[int64] whose values are the offsets
@@ -314,5 +315,38 @@ func BenchmarkAddDoneAdvance(b *testing.B) {
 		}
 		p.Advance()
 		i++
+	}
+}
+
+// TestAdvanceN checks the count and last offset of each advanced prefix,
+// over a compacted topic's gaps.
+func TestAdvanceN(t *testing.T) {
+	var p Partition[int32]
+	for _, o := range []int64{3, 4, 7, 8, 9} {
+		p.Add(o, int32(o%2))
+	}
+	p.Done(4)
+	p.Done(8)
+	if off, _, n := p.AdvanceN(); n != 0 || off != 0 {
+		t.Fatalf("AdvanceN with the head undone = %d, %d; want 0, 0", off, n)
+	}
+	p.Done(3)
+	if off, epoch, n := p.AdvanceN(); off != 4 || epoch != 0 || n != 2 {
+		t.Fatalf("AdvanceN = %d, %d, %d; want offset 4, epoch 0, 2 records", off, epoch, n)
+	}
+	p.Done(7)
+	if off, epoch, n := p.AdvanceN(); off != 8 || epoch != 0 || n != 2 {
+		t.Fatalf("AdvanceN = %d, %d, %d; want offset 8, epoch 0, 2 records", off, epoch, n)
+	}
+	if p.Pending() != 1 || p.Undone() != 1 {
+		t.Fatalf("Pending %d, Undone %d; want 1, 1", p.Pending(), p.Undone())
+	}
+}
+
+// TestEntryIsSmall pins what a record done behind an unfinished one costs
+// the relay (Partition[int32]): the relay's byte bound counts it so.
+func TestEntryIsSmall(t *testing.T) {
+	if got := unsafe.Sizeof(entry[int32]{}); got != 16 {
+		t.Fatalf("entry[int32] is %d bytes, want 16", got)
 	}
 }

@@ -1,13 +1,12 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -34,6 +33,9 @@ type item struct {
 	parked *parking.Info
 
 	claimed bool // holds a dedup claim that must be confirmed or released
+	// size is what the item counts against batch.max_buffered_bytes until
+	// it is done (footprint).
+	size int64
 
 	// Owned by the sender while the item is in flight.
 	attempts     int
@@ -59,10 +61,32 @@ type record struct {
 	headers     []kgo.RecordHeader
 }
 
+// newRecord copies what the item needs of r into one allocation: the key,
+// the value and the header values (franz-go's header values, too, point
+// into the fetch's shared block).
 func newRecord(r *kgo.Record) record {
-	return record{topic: r.Topic, partition: r.Partition, leaderEpoch: r.LeaderEpoch, offset: r.Offset,
-		timestamp: r.Timestamp, key: bytes.Clone(r.Key), value: bytes.Clone(r.Value),
-		headers: slices.Clone(r.Headers)}
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Value)
+	}
+	buf := make([]byte, 0, n)
+	take := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		start := len(buf)
+		buf = append(buf, b...)
+		return buf[start:len(buf):len(buf)]
+	}
+	rec := record{topic: r.Topic, partition: r.Partition, leaderEpoch: r.LeaderEpoch, offset: r.Offset,
+		timestamp: r.Timestamp, key: take(r.Key), value: take(r.Value)}
+	if len(r.Headers) > 0 {
+		rec.headers = make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			rec.headers[i] = kgo.RecordHeader{Key: h.Key, Value: take(h.Value)}
+		}
+	}
+	return rec
 }
 
 // kafka rebuilds the record for the dead-letter writer and commit marks.
@@ -77,7 +101,12 @@ type tp struct {
 }
 
 type partState struct {
-	offsets offsets.Partition[*item]
+	// offsets tracks the partition's records, with their leader epochs.
+	offsets offsets.Partition[int32]
+	// bytes is what the partition's records held count against
+	// batch.max_buffered_bytes: the items not done, and doneBytes for each
+	// done one the watermark has not passed.
+	bytes int64
 	// revoked is set when the partition moved away: its items are then
 	// forgotten (never marked done) and senders abandon them.
 	revoked atomic.Bool
@@ -122,6 +151,7 @@ type coordinator struct {
 
 	parkedWait   parkedQueue    // parked events read back before their time
 	parkedHeld   map[string]int // their number per pixel
+	parkedBytes  int64          // their footprint
 	parkInFlight int
 	parkPaused   bool // the parking topic's fetching is paused: parkedWait is full
 
@@ -341,7 +371,7 @@ func (c *coordinator) handle(m any) {
 		for _, it := range c.parkedWait {
 			c.parkedCount(it.ev.PixelID, -1)
 		}
-		c.parkedWait = nil
+		c.parkedWait, c.parkedBytes = nil, 0
 	}
 }
 
@@ -364,7 +394,8 @@ func (c *coordinator) intake(items []*item) {
 				k.topic: {k.partition: {Epoch: it.rec.leaderEpoch, Offset: it.rec.offset}}})
 		}
 		it.part = ps
-		ps.offsets.Add(it.rec.offset, it)
+		ps.offsets.Add(it.rec.offset, it.rec.leaderEpoch)
+		ps.bytes += it.size
 	}
 	c.route(items, now)
 }
@@ -656,16 +687,21 @@ func (c *coordinator) done(it *item) {
 	// can be long when an earlier record of the partition waits: drop what
 	// only a send or a dead letter needed.
 	it.rec.key, it.rec.value, it.rec.headers, it.ev.JSON, it.fail = nil, nil, nil, nil, nil
-	it.part.offsets.Done(it.rec.offset)
-	if last, ok := it.part.offsets.Advance(); ok {
-		c.r.cl.MarkCommitRecords(&kgo.Record{Topic: last.rec.topic, Partition: last.rec.partition,
-			LeaderEpoch: last.rec.leaderEpoch, Offset: last.rec.offset})
+	ps := it.part
+	if !ps.offsets.Done(it.rec.offset) {
+		return
 	}
-	c.r.m.buffered.Set(float64(c.r.buffered.Add(-1)))
-	select {
-	case c.r.space <- struct{}{}:
-	default:
+	// The item itself is let go; its tracker entry stays until the
+	// watermark passes it.
+	freed := it.size - doneBytes
+	offset, epoch, n := ps.offsets.AdvanceN()
+	if n > 0 {
+		c.r.cl.MarkCommitRecords(&kgo.Record{Topic: it.rec.topic, Partition: it.rec.partition,
+			LeaderEpoch: epoch, Offset: offset})
+		freed += int64(n) * doneBytes
 	}
+	ps.bytes -= freed
+	c.r.free(n, freed)
 }
 
 func (c *coordinator) tick(now time.Time) {
@@ -758,7 +794,7 @@ func (c *coordinator) forget(parts map[string][]int32) {
 			if st := c.parts[k]; st != nil {
 				st.revoked.Store(true)
 				gone[st] = true
-				c.r.m.buffered.Set(float64(c.r.buffered.Add(-int64(st.offsets.Undone()))))
+				c.r.free(st.offsets.Pending(), st.bytes)
 				delete(c.parts, k)
 			}
 		}
@@ -808,10 +844,6 @@ func (c *coordinator) forget(parts map[string][]int32) {
 		}
 	}
 	c.release(dropped)
-	select {
-	case c.r.space <- struct{}{}:
-	default:
-	}
 }
 
 // dropBlocked gives up, at the drain, the queued batches of pixels Meta
@@ -848,4 +880,37 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// doneBytes is what a record done behind an unfinished one counts against
+// batch.max_buffered_bytes while it waits for the watermark: its 16-byte
+// tracker entry, twice for the slack of the tracker's growing slice.
+const doneBytes = 32
+
+// itemOverhead is what an item costs besides the bytes it holds: the item
+// itself, the strings of its dedup key and ids, its places in the batch,
+// claim and send slices, and the allocator's rounding.
+const itemOverhead = int64(unsafe.Sizeof(item{})) + 256
+
+// draftFactor estimates a draft (the decoded event, before the identity
+// lookup finishes it) from its record's value: only drafts that wait for
+// Redis are held.
+const draftFactor = 3
+
+// footprint is what an item counts against batch.max_buffered_bytes while
+// it is not done: an estimate of the heap it holds, kept honest by
+// TestFootprintCoversTheHeap.
+func (it *item) footprint() int64 {
+	n := itemOverhead + int64(cap(it.rec.key)+cap(it.rec.value)+cap(it.ev.JSON)) +
+		int64(len(it.ev.PixelID)+len(it.ev.EventName)+len(it.ev.EventID)+len(it.key))
+	for _, h := range it.rec.headers {
+		n += int64(len(h.Key)+len(h.Value)) + 32
+	}
+	if it.draft != nil {
+		n += draftFactor * int64(len(it.rec.value))
+	}
+	if it.fail != nil {
+		n += int64(len(it.fail.Message)) + 128
+	}
+	return n
 }

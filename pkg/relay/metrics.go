@@ -22,6 +22,7 @@ type metrics struct {
 	requestSeconds *prometheus.HistogramVec
 	batchEvents    prometheus.Histogram
 	buffered       prometheus.Gauge
+	bufferedBytes  prometheus.Gauge
 	fieldEvents    *prometheus.CounterVec
 	fieldDropped   *prometheus.CounterVec
 
@@ -67,7 +68,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{1, 5, 10, 50, 100, 250, 500, 750, 1000},
 		}),
 		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "freight_buffered_events", Help: "Records read and not yet done (sent, dropped or dead-lettered).",
+			Name: "freight_buffered_events", Help: "Records held: read and not yet committable (done ones behind an unfinished one count too). Fetching pauses at batch.max_buffered_events.",
+		}),
+		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "freight_buffered_bytes", Help: "Bytes the records held take (an estimate of their heap). Fetching pauses at batch.max_buffered_bytes.",
 		}),
 		fieldEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freight_user_data_field_events_total", Help: "Sent events carrying each user_data match key.",
@@ -117,7 +121,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.deduplicated, m.sent, m.deadLettered, m.requests,
-		m.requestSeconds, m.batchEvents, m.buffered, m.fieldEvents, m.fieldDropped, m.parked, m.parkedTotal, m.pixelState, m.identityLinked, m.identityConflicts, m.identityFailOpen, m.redisErrors, m.failOpen,
+		m.requestSeconds, m.batchEvents, m.buffered, m.bufferedBytes, m.fieldEvents, m.fieldDropped, m.parked, m.parkedTotal, m.pixelState, m.identityLinked, m.identityConflicts, m.identityFailOpen, m.redisErrors, m.failOpen,
 		m.leasesLost, m.deprecated, m.usage, m.dlWriteErrors, m.parkFailed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

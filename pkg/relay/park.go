@@ -71,14 +71,23 @@ func (r *Relay) parkedRecord(it *item, rec *kgo.Record) *Topic {
 	return t
 }
 
-// parkedBudget is how many read-back parked events may wait in memory.
-func (c *coordinator) parkedBudget() int { return max(c.r.cfg.MaxBufferedEvents/2, 1) }
+// parkedFull reports whether the read-back parked events waiting in memory
+// take half the buffer (by events or bytes), or, with half, a quarter.
+func (c *coordinator) parkedFull(half bool) bool {
+	div := 2
+	if half {
+		div = 4
+	}
+	return len(c.parkedWait) >= max(c.r.cfg.MaxBufferedEvents/div, 1) ||
+		c.parkedBytes >= c.r.cfg.MaxBufferedBytes/int64(div)
+}
 
 // hold keeps a parked event read back before its time.
 func (c *coordinator) hold(it *item) {
 	heap.Push(&c.parkedWait, it)
+	c.parkedBytes += it.size
 	c.parkedCount(it.ev.PixelID, +1)
-	if !c.parkPaused && len(c.parkedWait) >= c.parkedBudget() {
+	if !c.parkPaused && c.parkedFull(false) {
 		c.parkPaused = true
 		c.r.cl.PauseFetchTopics(c.r.cfg.ParkingTopic)
 	}
@@ -94,10 +103,11 @@ func (c *coordinator) wakeParked(now time.Time) {
 	var due []*item
 	for len(c.parkedWait) > 0 && !c.parkedWait[0].parked.Until.After(now) {
 		it := heap.Pop(&c.parkedWait).(*item)
+		c.parkedBytes -= it.size
 		c.parkedCount(it.ev.PixelID, -1)
 		due = append(due, it)
 	}
-	if c.parkPaused && len(c.parkedWait) <= c.parkedBudget()/2 {
+	if c.parkPaused && !c.parkedFull(true) {
 		c.parkPaused = false
 		c.r.cl.ResumeFetchTopics(c.r.cfg.ParkingTopic)
 	}
@@ -160,7 +170,8 @@ func (c *coordinator) maybePark(now time.Time) {
 	if c.draining || c.r.cfg.ParkingTopic == "" {
 		return
 	}
-	over := overHalf(int(c.r.buffered.Load()), len(c.parkedWait), c.r.cfg.MaxBufferedEvents)
+	over := overHalf(c.r.buffered.Load(), int64(len(c.parkedWait)), int64(c.r.cfg.MaxBufferedEvents)) ||
+		overHalf(c.r.bufferedBytes.Load(), c.parkedBytes, c.r.cfg.MaxBufferedBytes)
 	for id, px := range c.r.pixels {
 		blocked := px.unblockedAt().After(now)
 		// A parked pixel that Meta still blocks has its new events parked
@@ -191,8 +202,9 @@ func (c *coordinator) maybePark(now time.Time) {
 }
 
 // overHalf reports whether source events (buffered minus the parked ones
-// read back) take more than half the space the parked ones leave.
-func overHalf(buffered, parked, max int) bool {
+// read back) take more than half the space the parked ones leave, in events
+// or in bytes.
+func overHalf(buffered, parked, max int64) bool {
 	return 2*(buffered-parked) > max-parked
 }
 
@@ -309,6 +321,7 @@ func (c *coordinator) dropParked(gone func(*item) bool) {
 	for _, it := range c.parkedWait {
 		if gone(it) {
 			c.parkedCount(it.ev.PixelID, -1)
+			c.parkedBytes -= it.size
 		} else {
 			kept = append(kept, it)
 		}

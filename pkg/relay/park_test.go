@@ -7,7 +7,7 @@ import (
 
 func TestOverHalf(t *testing.T) {
 	tests := []struct {
-		buffered, parked, max int
+		buffered, parked, max int64
 		want                  bool
 	}{
 		{0, 0, 100, false},

@@ -14,8 +14,10 @@
 //     batch.max_in_flight_requests per pixel) talks to Meta, retries, and
 //     splits rejected batches.
 //
-// The intake stops polling while batch.max_buffered_events records are
-// unfinished, which bounds memory.
+// The intake stops polling while batch.max_buffered_events records or
+// batch.max_buffered_bytes bytes are held (done records behind an
+// unfinished one count too, at the few bytes they cost), which bounds
+// memory; a pixel whose events hold the buffer is parked.
 package relay
 
 import (
@@ -74,6 +76,7 @@ type Config struct {
 	Batch               batch.Policy
 	MaxInFlightRequests int
 	MaxBufferedEvents   int
+	MaxBufferedBytes    int64
 
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
@@ -136,11 +139,14 @@ type Relay struct {
 	topics map[string]*Topic
 	pixels map[string]*pixelState
 
-	box       mailbox
-	buffered  atomic.Int64
-	space     chan struct{}
-	coordDone chan struct{}
-	joined    atomic.Bool
+	box mailbox
+	// buffered and bufferedBytes are what the records held take: added by
+	// the intake, released by the coordinator as the watermark passes them.
+	buffered      atomic.Int64
+	bufferedBytes atomic.Int64
+	space         chan struct{}
+	coordDone     chan struct{}
+	joined        atomic.Bool
 	// registryDown is set while a schema registry outage is waited out,
 	// so that it is logged once, not once per record.
 	registryDown atomic.Bool
@@ -385,7 +391,7 @@ const maxPoll = 5000
 func (r *Relay) intake(ctx context.Context) {
 	for ctx.Err() == nil {
 		free := r.cfg.MaxBufferedEvents - int(r.buffered.Load())
-		if free <= 0 {
+		if free <= 0 || r.bufferedBytes.Load() >= r.cfg.MaxBufferedBytes {
 			select {
 			case <-r.space:
 			case <-ctx.Done():
@@ -425,13 +431,35 @@ func (r *Relay) intake(ctx context.Context) {
 		if r.deps.Identity != nil {
 			r.intakeIdentities(ctx, items)
 		}
-		msg := pollMsg{items: items}
-		if len(msg.items) > 0 {
-			r.buffered.Add(int64(len(msg.items)))
-			r.m.buffered.Set(float64(r.buffered.Load()))
-			r.box.post(msg)
+		if len(items) > 0 {
+			var bytes int64
+			for _, it := range items {
+				it.size = it.footprint()
+				bytes += it.size
+			}
+			r.hold(len(items), bytes)
+			r.box.post(pollMsg{items: items})
 		}
 		r.cl.AllowRebalance()
+	}
+}
+
+// hold counts records taken into the buffer.
+func (r *Relay) hold(events int, bytes int64) {
+	r.m.buffered.Set(float64(r.buffered.Add(int64(events))))
+	r.m.bufferedBytes.Set(float64(r.bufferedBytes.Add(bytes)))
+}
+
+// free gives buffer space back and wakes the intake if it waits for it.
+func (r *Relay) free(events int, bytes int64) {
+	if events == 0 && bytes == 0 {
+		return
+	}
+	r.m.buffered.Set(float64(r.buffered.Add(-int64(events))))
+	r.m.bufferedBytes.Set(float64(r.bufferedBytes.Add(-bytes)))
+	select {
+	case r.space <- struct{}{}:
+	default:
 	}
 }
 
