@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/freight-relay/freight/pkg/event"
 )
@@ -267,16 +268,35 @@ func (d *Draft) Finish() (Event, error) {
 	}
 	// Encode into a pooled scratch buffer and keep an exact-size copy: the
 	// copy lives as long as the event is buffered, so it must not carry
-	// spare capacity.
+	// spare capacity. The ids kept with it share its allocation: the
+	// decoded event's strings share one buffer, which they must not keep
+	// alive.
 	scratch, _ := scratchBufs.Get().(*[]byte)
 	if scratch == nil {
 		scratch = new([]byte)
 	}
 	*scratch = appendServerEvent((*scratch)[:0], se)
-	b := append([]byte(nil), *scratch...)
+	n := len(*scratch)
+	b := make([]byte, 0, n+len(d.pixel)+len(se.EventName)+len(se.EventID)+len(se.ActionSource))
+	b = append(b, *scratch...)
 	scratchBufs.Put(scratch)
-	return Event{PixelID: d.pixel, EventName: se.EventName, EventID: se.EventID, EventTime: se.EventTime,
-		ActionSource: se.ActionSource, Fields: se.UserData.Fields(), Dropped: se.dropped, JSON: b}, nil
+	ev := Event{EventTime: se.EventTime, Fields: se.UserData.Fields(), Dropped: se.dropped}
+	b, ev.PixelID = appendText(b, d.pixel)
+	b, ev.EventName = appendText(b, se.EventName)
+	b, ev.EventID = appendText(b, se.EventID)
+	b, ev.ActionSource = appendText(b, se.ActionSource)
+	ev.JSON = b[:n:n]
+	return ev, nil
+}
+
+// appendText appends s to b, which has room for it, and returns the copy.
+func appendText(b []byte, s string) ([]byte, string) {
+	if s == "" {
+		return b, ""
+	}
+	start := len(b)
+	b = append(b, s...)
+	return b, unsafe.String(&b[start], len(s))
 }
 
 func checkTime(t int64, actionSource string, now time.Time) error {
@@ -370,8 +390,9 @@ func checkValueCounts(u *event.User) error {
 }
 
 func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool) (dropped Field) {
+	var a arena
 	hash := func(i int, values []string, norm normalizer) []string {
-		out, d := hashAll(values, norm)
+		out, d := hashAll(&a, values, norm)
 		if d {
 			dropped |= 1 << i
 		}
@@ -383,7 +404,7 @@ func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool) (d
 	if len(in.Phone) > 0 {
 		region = phoneRegion(in.Country)
 	}
-	ph, d := hashPhones(in.Phone, region)
+	ph, d := hashPhones(&a, in.Phone, region)
 	if d {
 		dropped |= 1 << fPh
 	}
@@ -397,7 +418,7 @@ func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool) (d
 	u.Zp = hash(fZp, in.Zip, normZip)
 	u.Country = hash(fCountry, in.Country, normCountry)
 	if plainExternalID {
-		u.ExternalID = plainAll(in.ExternalID, normExternalID)
+		u.ExternalID = plainAll(&a, in.ExternalID, normExternalID)
 	} else {
 		u.ExternalID = hash(fExternalID, in.ExternalID, normExternalID)
 	}

@@ -454,7 +454,7 @@ func BenchmarkHashAllDistinct(b *testing.B) {
 		}
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
-				hashAll(vs, normEmail)
+				hashAll(new(arena), vs, normEmail)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/value")
 		})

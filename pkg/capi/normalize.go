@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -55,40 +56,54 @@ type normalizer func(string) string
 // nothing and de-duplicating the rest. It returns nil when none is left, and
 // whether a value that was not blank was dropped (bad data a producer should
 // hear about).
-func hashAll(values []string, norm normalizer) (out []string, dropped bool) {
+func hashAll(a *arena, values []string, norm normalizer) (out []string, dropped bool) {
 	var seen distinct
 	for _, raw := range values {
 		v := trimJS(raw)
-		if isHashed(v) {
-			out = seen.add(out, len(values), strings.ToLower(v))
-		} else if n := norm(v); n != "" {
-			out = seen.add(out, len(values), sha256Hex(n))
-		} else if v != "" {
-			dropped = true
+		var h string
+		switch {
+		case isHashed(v):
+			h = a.lowerHex(v)
+		default:
+			n := norm(v)
+			if n == "" {
+				dropped = dropped || v != ""
+				continue
+			}
+			h = a.sha256Hex(n)
 		}
+		if out == nil {
+			out = a.strings(len(values))
+		}
+		out = seen.add(out, h)
 	}
 	return out, dropped
 }
 
 // plainAll is hashAll without the hashing: normalized values, de-duplicated;
 // a 64-hex value is taken as hashed and lowercased, as by hashAll.
-func plainAll(values []string, norm normalizer) (out []string) {
+func plainAll(a *arena, values []string, norm normalizer) (out []string) {
 	var seen distinct
 	for _, raw := range values {
 		v := trimJS(raw)
+		var n string
 		if isHashed(v) {
-			out = seen.add(out, len(values), strings.ToLower(v))
-		} else if n := norm(v); n != "" {
-			out = seen.add(out, len(values), n)
+			n = a.lowerHex(v)
+		} else if n = norm(v); n == "" {
+			continue
 		}
+		if out == nil {
+			out = a.strings(len(values))
+		}
+		out = seen.add(out, n)
 	}
 	return out
 }
 
 // hashPhones is hashAll for phone numbers, with the event's country (an
 // upper-case ISO 3166-1 alpha-2 code, or "") for numbers in national form.
-func hashPhones(values []string, region string) ([]string, bool) {
-	return hashAll(values, func(v string) string { return normPhoneIn(v, region) })
+func hashPhones(a *arena, values []string, region string) ([]string, bool) {
+	return hashAll(a, values, func(v string) string { return normPhoneIn(v, region) })
 }
 
 // distinct de-duplicates the values of one field in O(n): a scan while
@@ -97,8 +112,8 @@ type distinct struct{ set map[string]struct{} }
 
 const distinctScan = 8
 
-// add appends h to out unless out holds it already.
-func (d *distinct) add(out []string, capacity int, h string) []string {
+// add appends h to out unless out holds it already. out has room for h.
+func (d *distinct) add(out []string, h string) []string {
 	switch {
 	case d.set != nil:
 		if _, ok := d.set[h]; ok {
@@ -110,7 +125,7 @@ func (d *distinct) add(out []string, capacity int, h string) []string {
 			return out
 		}
 	default:
-		d.set = make(map[string]struct{}, capacity)
+		d.set = make(map[string]struct{}, cap(out))
 		for _, v := range out {
 			d.set[v] = struct{}{}
 		}
@@ -119,10 +134,68 @@ func (d *distinct) add(out []string, capacity int, h string) []string {
 		}
 		d.set[h] = struct{}{}
 	}
-	if out == nil {
-		out = make([]string, 0, capacity)
-	}
 	return append(out, h)
+}
+
+// arena holds one event's hashes and the slices of its match keys: a few
+// allocations per event instead of two per value. Bytes written to it are
+// never changed, so the strings made from them stay immutable; they keep
+// their chunk alive, which is only as long as the event is mapped (the
+// encoded JSON is a copy).
+type arena struct {
+	b []byte
+	s []string
+}
+
+// arenaHashes is how many hashes one chunk holds: the match keys of a
+// typical event.
+const arenaHashes = 12
+
+// sha256Hex returns the hex SHA-256 of s, in the arena.
+func (a *arena) sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return a.hex(sum[:])
+}
+
+func (a *arena) hex(sum []byte) string {
+	if cap(a.b)-len(a.b) < 2*len(sum) {
+		a.b = make([]byte, 0, arenaHashes*sha256.Size*2)
+	}
+	start := len(a.b)
+	a.b = hex.AppendEncode(a.b, sum)
+	return unsafe.String(&a.b[start], len(a.b)-start)
+}
+
+// lowerHex returns a hex digest lowercased: v itself when it is already.
+func (a *arena) lowerHex(v string) string {
+	if strings.IndexFunc(v, func(r rune) bool { return 'A' <= r && r <= 'F' }) < 0 {
+		return v
+	}
+	if cap(a.b)-len(a.b) < len(v) {
+		a.b = make([]byte, 0, arenaHashes*sha256.Size*2)
+	}
+	start := len(a.b)
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'A' <= c && c <= 'F' {
+			c += 'a' - 'A'
+		}
+		a.b = append(a.b, c)
+	}
+	return unsafe.String(&a.b[start], len(v))
+}
+
+// strings returns an empty slice with room for n values, from the arena.
+func (a *arena) strings(n int) []string {
+	if n > arenaHashes {
+		return make([]string, 0, n)
+	}
+	if cap(a.s)-len(a.s) < n {
+		a.s = make([]string, 0, 2*arenaHashes)
+	}
+	start := len(a.s)
+	a.s = a.s[:start+n]
+	return a.s[start : start : start+n]
 }
 
 func sha256Hex(s string) string {

@@ -101,7 +101,7 @@ func TestParamBuilderVectors(t *testing.T) {
 						t.Errorf("%s %s %s(%q) = %q, want %q\n\t(%s, test %q)", v.ID, f, v.Function, v.Input, got, want, v.Source, v.Test)
 					}
 				}
-				if got, _ := hashAll([]string{v.Input}, norm); !slices.Equal(got, wantHashes) {
+				if got, _ := hashAll(new(arena), []string{v.Input}, norm); !slices.Equal(got, wantHashes) {
 					t.Errorf("%s %s hashAll(%q) = %v, want %v\n\t(%s, test %q)", v.ID, f, v.Input, got, wantHashes, v.Source, v.Test)
 				}
 			}
@@ -298,13 +298,13 @@ func FuzzNormalize(f *testing.F) {
 			}
 		}
 		for _, field := range fields {
-			out, dropped := hashAll([]string{s}, normalizers[field])
+			out, dropped := hashAll(new(arena), []string{s}, normalizers[field])
 			check(field, out)
 			if dropped && len(out) > 0 {
 				t.Fatalf("%s(%q): one value both sent and dropped", field, s)
 			}
 		}
-		out, _ := hashPhones([]string{s}, phoneRegion([]string{country}))
+		out, _ := hashPhones(new(arena), []string{s}, phoneRegion([]string{country}))
 		check("ph+country", out)
 		if utf8.ValidString(s) {
 			if v := trimJS(lowerJS(s)); isEmailPB(v) != emailRE.MatchString(v) {
@@ -325,7 +325,7 @@ func BenchmarkPhone(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				hashPhones([]string{bc.in}, bc.region)
+				hashPhones(new(arena), []string{bc.in}, bc.region)
 			}
 		})
 	}

@@ -68,6 +68,9 @@ type Store struct {
 	owner  string
 	lease  time.Duration
 	window time.Duration
+	// The arguments every claim and confirm repeats, boxed once: each
+	// command of a pipeline then allocates for its key and little else.
+	ownerArg, leaseMs, windowMs any
 }
 
 // Config configures a Store.
@@ -90,7 +93,8 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		_, _ = rand.Read(b[:])
 		owner = "o:" + hex.EncodeToString(b[:])
 	}
-	return &Store{rdb: rdb, prefix: cfg.KeyPrefix, owner: owner, lease: cfg.Lease, window: cfg.Window}
+	return &Store{rdb: rdb, prefix: cfg.KeyPrefix, owner: owner, lease: cfg.Lease, window: cfg.Window,
+		ownerArg: owner, leaseMs: cfg.Lease.Milliseconds(), windowMs: cfg.Window.Milliseconds()}
 }
 
 // Owner is the id this store writes into its claims.
@@ -117,16 +121,17 @@ func (s *Store) Claim(ctx context.Context, keys []string) ([]Status, error) {
 		return nil, nil
 	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StatusCmd, len(keys))
+	cmds := make([]*redis.Cmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.SetArgs(ctx, k, s.owner, redis.SetArgs{Mode: "NX", TTL: s.lease, Get: true})
+		// SET key owner PX lease NX GET: the claim, and what held the key.
+		cmds[i] = pipe.Do(ctx, "set", k, s.ownerArg, "px", s.leaseMs, "nx", "get")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("dedup claim: %w", err)
 	}
 	out := make([]Status, len(keys))
 	for i, c := range cmds {
-		v, err := c.Result()
+		v, err := c.Text()
 		switch {
 		case errors.Is(err, redis.Nil):
 			out[i] = Claimed
@@ -150,7 +155,7 @@ func (s *Store) Confirm(ctx context.Context, keys []string) error {
 	}
 	pipe := s.rdb.Pipeline()
 	for _, k := range keys {
-		pipe.Set(ctx, k, doneValue, s.window)
+		pipe.Do(ctx, "set", k, doneValue, "px", s.windowMs)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("dedup confirm: %w", err)

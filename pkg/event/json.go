@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -51,7 +52,7 @@ func (JSON) Decode(value []byte) (Event, error) {
 	if v.Type() != fastjson.TypeObject {
 		return Event{}, &DecodeError{Format: "json", Reason: "the value is a JSON " + typeName(v) + ", not an object"}
 	}
-	var d decoder
+	d := decoder{buf: make([]byte, 0, len(value))}
 	e := d.event(v)
 	if d.err != "" {
 		return Event{}, &DecodeError{Format: "json", Reason: d.err}
@@ -93,8 +94,44 @@ func tooDeep(value []byte) bool {
 	return false
 }
 
-// decoder keeps the first problem found.
-type decoder struct{ err string }
+// decoder keeps the first problem found, and the event's strings.
+//
+// Every string of the event is copied into buf, one allocation the size of
+// the value (no string is longer in the event than in its JSON), and
+// one-value Strings share the backing array strs: decoding allocates a few
+// times per event, not twice per field. Nothing written to buf is ever
+// changed, so the strings made from it stay immutable; they keep the whole
+// buffer alive, so a caller holding an event's string long copies it.
+type decoder struct {
+	err    string
+	buf    []byte
+	strs   []string
+	ints   []int64 // the targets of the event's *int64, likewise
+	floats []float64
+}
+
+// text returns b as a string in the event's buffer.
+func (d *decoder) text(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(d.buf)-len(d.buf) < len(b) { // cannot happen (see decoder); stay correct anyway
+		d.buf = make([]byte, 0, max(len(b), 256))
+	}
+	start := len(d.buf)
+	d.buf = append(d.buf, b...)
+	return unsafe.String(&d.buf[start], len(b))
+}
+
+// one returns Strings holding s alone, from the event's shared backing.
+func (d *decoder) one(s string) Strings {
+	if len(d.strs) == cap(d.strs) {
+		d.strs = make([]string, 0, 16)
+	}
+	d.strs = append(d.strs, s)
+	n := len(d.strs)
+	return d.strs[n-1 : n : n]
+}
 
 func (d *decoder) fail(field, want string, v *fastjson.Value) {
 	if d.err == "" {
@@ -371,7 +408,7 @@ func (d *decoder) stringMap(field string, v *fastjson.Value) map[string]string {
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		switch v.Type() {
 		case fastjson.TypeString:
-			m[string(k)] = string(v.GetStringBytes())
+			m[d.text(k)] = d.text(v.GetStringBytes())
 		case fastjson.TypeNull:
 		default:
 			d.fail(field+" values", "a string", v)
@@ -383,7 +420,7 @@ func (d *decoder) stringMap(field string, v *fastjson.Value) map[string]string {
 func (d *decoder) str(field string, v *fastjson.Value) string {
 	switch v.Type() {
 	case fastjson.TypeString:
-		return string(v.GetStringBytes())
+		return d.text(v.GetStringBytes())
 	case fastjson.TypeNull:
 		return ""
 	}
@@ -394,7 +431,7 @@ func (d *decoder) str(field string, v *fastjson.Value) string {
 // strings reads a string or an array of strings.
 func (d *decoder) strings(field string, v *fastjson.Value) Strings {
 	if v.Type() == fastjson.TypeString {
-		return Strings{string(v.GetStringBytes())}
+		return d.one(d.text(v.GetStringBytes()))
 	}
 	return d.strArray(field, v)
 }
@@ -409,7 +446,7 @@ func (d *decoder) strArray(field string, v *fastjson.Value) []string {
 		for i, it := range items {
 			switch it.Type() {
 			case fastjson.TypeString:
-				out[i] = string(it.GetStringBytes())
+				out[i] = d.text(it.GetStringBytes())
 			case fastjson.TypeNull:
 			default:
 				d.fail(field, "a string or an array of strings", it)
@@ -457,8 +494,14 @@ func (d *decoder) int64Ptr(field string, v *fastjson.Value) *int64 {
 		return nil
 	}
 	if v.Type() == fastjson.TypeNumber {
-		if n, err := strconv.ParseInt(string(v.MarshalTo(nil)), 10, 64); err == nil {
-			return &n
+		// Int64 takes digits only, as strconv.ParseInt: 1.0 and 1e3 are
+		// refused.
+		if n, err := v.Int64(); err == nil {
+			if len(d.ints) == cap(d.ints) {
+				d.ints = make([]int64, 0, 8)
+			}
+			d.ints = append(d.ints, n)
+			return &d.ints[len(d.ints)-1]
 		}
 	}
 	d.fail(field, "an integer", v)
@@ -485,7 +528,11 @@ func (d *decoder) floatPtr(field string, v *fastjson.Value) *float64 {
 	case fastjson.TypeNumber:
 		f, err := v.Float64()
 		if err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return &f
+			if len(d.floats) == cap(d.floats) {
+				d.floats = make([]float64, 0, 8)
+			}
+			d.floats = append(d.floats, f)
+			return &d.floats[len(d.floats)-1]
 		}
 	}
 	d.fail(field, "a number", v)

@@ -379,9 +379,15 @@ func (c *coordinator) handle(m any) {
 // parked events read back wait for their time first.
 func (c *coordinator) intake(items []*item) {
 	now := c.r.now()
+	var k tp
+	var ps *partState
 	for _, it := range items {
-		k := tp{it.rec.topic, it.rec.partition}
-		ps := c.parts[k]
+		// A poll's records come partition by partition: look the
+		// partition up once per run of them.
+		if ps == nil || it.rec.partition != k.partition || it.rec.topic != k.topic {
+			k = tp{it.rec.topic, it.rec.partition}
+			ps = c.parts[k]
+		}
 		if ps == nil {
 			ps = &partState{}
 			c.parts[k] = ps

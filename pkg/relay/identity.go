@@ -78,11 +78,14 @@ func (r *Relay) resolveIdentities(ctx context.Context, items []*item) error {
 			}
 		}
 	}
-	for _, it := range items {
-		if it.draft != nil {
-			r.finish(it, it.draft)
-			it.draft = nil
+	// Hashing and encoding: the rest of the relay's CPU, in parallel.
+	inParallel(len(items), func(lo, hi int) {
+		for _, it := range items[lo:hi] {
+			if it.draft != nil {
+				r.finish(it, it.draft)
+				it.draft = nil
+			}
 		}
-	}
+	})
 	return nil
 }

@@ -475,32 +475,34 @@ func (r *Relay) free(events int, bytes int64) {
 func (r *Relay) prepareAll(ctx context.Context, recs []*kgo.Record) (items []*item, ok bool) {
 	items = make([]*item, len(recs))
 	now := r.now()
-	workers := min(runtime.GOMAXPROCS(0), len(recs)/256)
-	if workers <= 1 {
-		for i, rec := range recs {
-			if items[i] = r.prepare(ctx, rec, now); items[i] == nil {
-				return nil, false
+	inParallel(len(recs), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if items[i] = r.prepare(ctx, recs[i], now); items[i] == nil {
+				return
 			}
 		}
-		return items, true
-	}
-	var wg sync.WaitGroup
-	chunk := (len(recs) + workers - 1) / workers
-	for lo := 0; lo < len(recs); lo += chunk {
-		hi := min(lo+chunk, len(recs))
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				if items[i] = r.prepare(ctx, recs[i], now); items[i] == nil {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	})
 	if slices.Contains(items, nil) {
 		return nil, false
 	}
 	return items, true
+}
+
+// inParallel calls f over [0, n) split in one range per CPU, and waits; a
+// small n is one call on this goroutine.
+func inParallel(n int, f func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/256)
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Go(func() { f(lo, hi) })
+	}
+	wg.Wait()
 }
 
 // prepare decodes and maps one record. A record that cannot be sent comes
