@@ -98,6 +98,46 @@ func TestParkingKeepsOtherPixelsFlowing(t *testing.T) {
 	}
 }
 
+// A pixel whose requests Meta never answers (each times out: a transient
+// failure, which blocks nothing) is parked like a refused one. Its batches
+// in flight when the pixel is parked come back to be parked once their
+// requests time out, instead of being retried in the sender forever: held
+// there, they kept the buffer full (done records behind them count), and
+// every pixel stopped.
+func TestParkingTakesAPixelWhoseRequestsNeverAnswer(t *testing.T) {
+	e := newEnv(t, 2)
+	cfg := parkingConfig(e)
+	cfg.CAPI.Timeout = 300 * time.Millisecond
+	e.meta.SetPixelFault(pixelA, capitest.FaultTimeout)
+	in := e.start(cfg)
+
+	recs, ids := mixed(400, 2, pixelA, pixelB)
+	e.kafka.Produce(recs...)
+	kafkatest.Eventually(t, wait, "pixel B's events at Meta", func() bool {
+		return e.meta.Total() == len(ids[pixelB])
+	})
+	kafkatest.Eventually(t, wait, "the source topic committed past pixel A's events", func() bool {
+		return e.kafka.CaughtUp(cfg.Kafka.Group, webT)
+	})
+	e.assertOnce(pixelB, ids[pixelB]...)
+	if n := in.counter("freight_events_parked_total", "pixel", pixelA, "reason", "unavailable"); n < float64(len(ids[pixelA])) {
+		t.Errorf("freight_events_parked_total{pixel A, unavailable} = %v, want at least %d", n, len(ids[pixelA]))
+	}
+	if got := e.meta.Requests().Transient; got == 0 {
+		t.Error("no request of pixel A's was held until it timed out; the test proves nothing")
+	}
+
+	e.meta.ClearPixelFault(pixelA)
+	kafkatest.Eventually(t, wait, "pixel A's parked events at Meta", func() bool {
+		return e.meta.Total() == len(ids[pixelA])+len(ids[pixelB])
+	})
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, ids[pixelA]...)
+	if n := len(e.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+}
+
 // A parked pixel whose token is fixed while other pixels keep the buffer
 // over half full is tried again (a probe), and its parked events are
 // delivered, not parked round and round until they are dead-lettered.

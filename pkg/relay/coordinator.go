@@ -697,8 +697,12 @@ func (c *coordinator) done(it *item) {
 	if !ps.offsets.Done(it.rec.offset) {
 		return
 	}
-	// The item itself is let go; its tracker entry stays until the
-	// watermark passes it.
+	// The item itself is let go, and leaves max_buffered_events: it is out
+	// of the pipeline. Its tracker entry stays, counted in bytes, until the
+	// watermark passes it. Counted as an event, a record done behind
+	// another pixel's request in flight would stop every pixel once the
+	// events bound filled, for as long as that request takes (a Meta that
+	// never answers: capi.timeout, again at every retry).
 	freed := it.size - doneBytes
 	offset, epoch, n := ps.offsets.AdvanceN()
 	if n > 0 {
@@ -707,7 +711,7 @@ func (c *coordinator) done(it *item) {
 		freed += int64(n) * doneBytes
 	}
 	ps.bytes -= freed
-	c.r.free(n, freed)
+	c.r.free(1, freed)
 }
 
 func (c *coordinator) tick(now time.Time) {
@@ -800,7 +804,7 @@ func (c *coordinator) forget(parts map[string][]int32) {
 			if st := c.parts[k]; st != nil {
 				st.revoked.Store(true)
 				gone[st] = true
-				c.r.free(st.offsets.Pending(), st.bytes)
+				c.r.free(st.offsets.Undone(), st.bytes)
 				delete(c.parts, k)
 			}
 		}

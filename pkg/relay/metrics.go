@@ -68,10 +68,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{1, 5, 10, 50, 100, 250, 500, 750, 1000},
 		}),
 		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "freight_buffered_events", Help: "Records held: read and not yet committable (done ones behind an unfinished one count too). Fetching pauses at batch.max_buffered_events.",
+			Name: "freight_buffered_events", Help: "Records read and not yet done (waiting, batched, in flight). Fetching pauses at batch.max_buffered_events.",
 		}),
 		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "freight_buffered_bytes", Help: "Bytes the records held take (an estimate of their heap). Fetching pauses at batch.max_buffered_bytes.",
+			Name: "freight_buffered_bytes", Help: "Bytes the records held take, done ones not yet committable included (an estimate of their heap). Fetching pauses at batch.max_buffered_bytes.",
 		}),
 		fieldEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freight_user_data_field_events_total", Help: "Sent events carrying each user_data match key.",

@@ -100,6 +100,9 @@ type Config struct {
 	// max.message.bytes when Run starts.
 	MaxRecordBytes int
 
+	// MaxPollRecords is the most records one poll takes (kafka.max_poll_records).
+	MaxPollRecords int
+
 	// StartAtEnd starts the input topics' partitions that the group never
 	// committed at their end (start_offset: latest) instead of their
 	// beginning. Never the parking topic's: what was parked into it before
@@ -140,8 +143,10 @@ type Relay struct {
 	pixels map[string]*pixelState
 
 	box mailbox
-	// buffered and bufferedBytes are what the records held take: added by
-	// the intake, released by the coordinator as the watermark passes them.
+	// buffered is the records in the pipeline (read, not done) and
+	// bufferedBytes what every record held takes, done ones the watermark
+	// has not passed included: added by the intake, released by the
+	// coordinator.
 	buffered      atomic.Int64
 	bufferedBytes atomic.Int64
 	space         chan struct{}
@@ -384,11 +389,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	return err
 }
 
-// maxPoll is the most records one poll takes.
-const maxPoll = 5000
-
 // intake is the poll loop.
 func (r *Relay) intake(ctx context.Context) {
+	var perRecord int64 // bytes counted per record, in the last poll
 	for ctx.Err() == nil {
 		free := r.cfg.MaxBufferedEvents - int(r.buffered.Load())
 		if free <= 0 || r.bufferedBytes.Load() >= r.cfg.MaxBufferedBytes {
@@ -401,7 +404,15 @@ func (r *Relay) intake(ctx context.Context) {
 		// A poll is decoded and mapped as a whole while franz-go's blocks
 		// behind it are alive: keep it to a size that adds little to the
 		// buffer's memory, and still fills a Redis pipeline well.
-		fetches := r.cl.PollRecords(ctx, min(free, maxPoll))
+		//
+		// Near the bytes bound, a poll takes about as many records as fit,
+		// at the last poll's bytes per record, so that a poll overshoots
+		// the bound by a record, not by max_poll_records of them.
+		n := min(free, r.cfg.MaxPollRecords)
+		if perRecord > 0 {
+			n = min(n, int(max((r.cfg.MaxBufferedBytes-r.bufferedBytes.Load())/perRecord, 1)))
+		}
+		fetches := r.cl.PollRecords(ctx, n)
 		if fetches.IsClientClosed() {
 			return
 		}
@@ -438,6 +449,7 @@ func (r *Relay) intake(ctx context.Context) {
 				bytes += it.size
 			}
 			r.hold(len(items), bytes)
+			perRecord = bytes / int64(len(items))
 			r.box.post(pollMsg{items: items})
 		}
 		r.cl.AllowRebalance()

@@ -251,6 +251,15 @@ func (r *Relay) wait(ctx context.Context, px *pixelState, t time.Time, stack *[]
 			r.abandon(*stack)
 			return false
 		}
+		// A sender of a parked pixel never sleeps with batches in hand: one
+		// whose request was in flight when the pixel was parked missed the
+		// interrupt, and sleeping through retries it would hold its
+		// partitions' watermarks, and with them the buffer, until Meta
+		// answers again.
+		if px.isParked() && t.After(r.now()) {
+			r.handBack(*stack)
+			return false
+		}
 		switch sleepUntil(ctx, t, r.now, px.interrupted(), r.woken()) {
 		case slept:
 			return true
