@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKGS    := ./...
 
-.PHONY: build dev test test-short redis vet lint fmt fuzz bench bench-isolation bench-units clean \
+.PHONY: build dev test test-short redis vet lint fmt fuzz bench bench-memory bench-isolation bench-units clean \
 	image up down integration-docker integration-compose check-deploy
 
 build: ## static binary in bin/freight
@@ -48,6 +48,9 @@ fuzz: ## each fuzz target for FUZZTIME
 EVENTS ?= 300000
 bench: redis ## end-to-end: relay vs a bare consumer and Redis SET NX, same machine, same run
 	go run ./integration/bench -events $(EVENTS)
+
+bench-memory: redis ## the memory test: 1M records, ten pixels, one whose requests never answer; peak RSS against the bound
+	go run ./integration/bench -memory -events 1000000
 
 bench-isolation: redis ## ten pixels, then one refused by Meta: the nine others' throughput with parking
 	go run ./integration/bench -isolation -events $(EVENTS)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/freight-relay/freight/pkg/app"
 	"github.com/freight-relay/freight/pkg/config"
@@ -29,6 +30,15 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	a, err := app.New(cfg, app.Options{Logger: log})
 	if err != nil {
 		return exitCode(err, stderr)
+	}
+	// The byte bound counts the records held; the garbage collector's
+	// headroom comes on top (twice the live heap by default). A soft limit
+	// keeps the process near the bound plus app.MemoryOverhead instead, so
+	// that a container sized for it is not killed; GOMEMLIMIT overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit := int64(cfg.Batch.MaxBufferedBytes) + app.MemoryOverhead
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit", "bytes", limit, "max_buffered_bytes", int64(cfg.Batch.MaxBufferedBytes))
 	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("freight stopped", "err", err)

@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/freight-relay/freight/pkg/app"
 	"github.com/freight-relay/freight/pkg/capi"
 	"github.com/freight-relay/freight/pkg/capi/capitest"
 	"github.com/freight-relay/freight/pkg/config"
@@ -48,16 +49,46 @@ func main() {
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis address")
 	flag.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the relay process (its first seconds) to this file")
 	isolation := flag.Bool("isolation", false, "measure ten pixels' throughput with all served, then with one refused by Meta (parking)")
+	memory := flag.Bool("memory", false, "the memory test: ten pixels, one whose requests never answer; peak RSS against batch.max_buffered_bytes")
+	flag.IntVar(&scaleEvents, "scale-events", 100000, "records of each scaling run (0: no scaling table)")
 	flag.Parse()
 	f := run
 	if *isolation {
 		f = runIsolation
 	}
-	if err := f(*events, int32(*partitions), *redisAddr); err != nil {
+	if *memory {
+		f = runMemory
+	}
+	dir, err := os.MkdirTemp("", "freight-bench")
+	if err == nil {
+		defer os.RemoveAll(dir)
+		err = buildRelay(dir)
+	}
+	if err == nil {
+		err = f(*events, int32(*partitions), *redisAddr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 }
+
+// relayBin is the freight binary every run starts, built once.
+var relayBin string
+
+func buildRelay(dir string) error {
+	relayBin = filepath.Join(dir, "freight")
+	if out, err := exec.Command("go", "build", "-o", relayBin, "./cmd/freight").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return nil
+}
+
+var scaleEvents int
+
+// quiet keeps the scaling runs' production to itself.
+var quiet bool
 
 const (
 	topic    = "web-events"
@@ -115,7 +146,58 @@ func run(n int, partitions int32, redisAddr string) error {
 	fmt.Printf("  relay peak RSS                 %6.1f MB   (target < 256 MB)\n", float64(rel.peakRSS)/(1<<20))
 	fmt.Printf("  relay peak heap in use         %6.1f MB (sampled), peak buffered events %.0f\n", rel.peakHeap/(1<<20), rel.peakBuffered)
 	fmt.Printf("  events accepted by the stand-in %d, dead-lettered %d, deduplicated %d\n", rel.accepted, rel.deadLettered, rel.deduplicated)
+	if scaleEvents > 0 {
+		return scaling(ctx, redisAddr, setnx)
+	}
 	return nil
+}
+
+// scaling runs the relay at the default config but one dimension, so that
+// the cost curve of each is visible: records per poll (Redis pipeline
+// size), pixels (batches, requests, metrics series), partitions (offset
+// trackers, fetches).
+func scaling(ctx context.Context, redisAddr string, setnx float64) error {
+	rows := []struct {
+		dim        string
+		poll       int
+		pixels     int
+		partitions int32
+	}{
+		{"records per poll 100", 100, 3, 6}, {"records per poll 1000", 1000, 3, 6}, {"records per poll 5000", 5000, 3, 6},
+		{"pixels 1", 5000, 1, 6}, {"pixels 10", 5000, 10, 6}, {"pixels 100", 5000, 100, 6},
+		{"partitions 1", 5000, 3, 1}, {"partitions 12", 5000, 3, 12}, {"partitions 48", 5000, 3, 48},
+	}
+	profile, quiet = "", true // the profile is the main run's
+	fmt.Printf("\nscaling: %d records each, the default config but the row's dimension (3 pixels, 6 partitions, polls of 5000)\n", scaleEvents)
+	fmt.Printf("  %-24s %10s %8s %12s %14s %10s\n", "", "events/s", "/SET NX", "CPU us/event", "allocs/event", "peak RSS")
+	for i, row := range rows {
+		ids := make([]string, row.pixels)
+		for j := range ids {
+			ids[j] = strconv.Itoa(300000000000000 + j)
+		}
+		res, err := scaleRun(ctx, redisAddr, row.partitions, ids, relayRun{pixels: ids, group: "freight-bench-scale-" + strconv.Itoa(i), poll: row.poll})
+		if err != nil {
+			return fmt.Errorf("scaling, %s: %w", row.dim, err)
+		}
+		fmt.Printf("  %-24s %10.0f %8.2f %12.1f %14.1f %7.1f MB\n", row.dim, res.rate, res.rate/setnx,
+			res.cpu.Seconds()*1e6/float64(scaleEvents), res.mallocs/float64(scaleEvents), float64(res.peakRSS)/(1<<20))
+	}
+	return nil
+}
+
+// scaleRun is one scaling row: a broker of its own with the row's
+// partitions, scaleEvents records over the row's pixels, one relay run.
+func scaleRun(ctx context.Context, redisAddr string, partitions int32, pixels []string, run relayRun) (relayResult, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic, crmTopic, "freight-dlq", "freight-parking"))
+	if err != nil {
+		return relayResult{}, err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	if err := produce(ctx, brokers, scaleEvents, pixels); err != nil {
+		return relayResult{}, fmt.Errorf("produce: %w", err)
+	}
+	return relay(ctx, brokers, redisAddr, scaleEvents, run)
 }
 
 // runIsolation relays the same records over ten pixels twice: all served,
@@ -165,6 +247,75 @@ func runIsolation(n int, partitions int32, redisAddr string) error {
 
 // produce writes n generated records (realistic web and CRM events, with
 // the generator's share of duplicates and invalid ones) to the input topic.
+// outsideLimit is what a freight process takes besides what Go's soft
+// memory limit (max_buffered_bytes + app.MemoryOverhead) covers: its
+// executable's pages, and the limit's overshoot while the collector is
+// capped at half the CPU (a soft limit). Measured: 26 to 56 MiB.
+const outsideLimit = 64 << 20
+
+// runMemory is the memory test (issue 14): ten pixels, one whose requests
+// Meta never answers (each times out after capi.timeout), n records, the
+// default buffer bounds. The stuck pixel's events fill the buffer and are
+// parked; the nine others are delivered meanwhile. Then Meta answers again
+// and the parked events are delivered. Peak RSS must stay under
+// batch.max_buffered_bytes plus app.MemoryOverhead, and every record must be
+// accounted for once: accepted by Meta, dead-lettered or deduplicated.
+func runMemory(n int, partitions int32, redisAddr string) error {
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic, crmTopic, "freight-dlq", "freight-parking"))
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	ten := make([]string, 10)
+	for i := range ten {
+		ten[i] = strconv.Itoa(200000000000000 + i)
+	}
+	fmt.Printf("freight bench -memory: %d records over 10 pixels, one never answered, %d partitions, %d CPUs, %s\n", n, partitions, runtime.NumCPU(), runtime.Version())
+	if err := produce(ctx, brokers, n, ten); err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	stuck := ten[9]
+	// The nine others' share: a tenth of the records go to each pixel,
+	// less those dead-lettered and deduplicated, so 85% of nine tenths.
+	res, err := relay(ctx, brokers, redisAddr, n, relayRun{pixels: ten, group: "freight-bench-memory", exclude: stuck,
+		hang: true, release: true, untilHealthySent: float64(n) * 0.9 * 0.85})
+	if err != nil {
+		return err
+	}
+	bound := int64(config.Default().Batch.MaxBufferedBytes)
+	limit := bound + app.MemoryOverhead + outsideLimit
+	fmt.Println()
+	fmt.Printf("  the nine pixels' events accepted    %10.0f  (%.0f/s while the tenth was stuck)\n", res.healthySent, res.healthyRate)
+	fmt.Printf("  the stuck pixel's events parked     %10.0f, then sent %.0f once Meta answered again\n", res.parked, res.stuckSent)
+	fmt.Printf("  accepted + dead-lettered + deduplicated = %d + %d + %d = %d of %d records\n",
+		res.accepted, res.deadLettered, res.deduplicated, res.accepted+res.deadLettered+res.deduplicated, n)
+	fmt.Printf("  peak bytes counted (sampled)        %10.1f MiB of batch.max_buffered_bytes %.1f MiB\n", res.peakBufferedBytes/(1<<20), float64(bound)/(1<<20))
+	fmt.Printf("  peak RSS while stuck / in all       %7.1f MB / %.1f MB   (bound: %.1f MB = max_buffered_bytes + %d MiB overhead)\n",
+		float64(res.peakBeforeRelease)/(1<<20), float64(res.peakRSS)/(1<<20), float64(limit)/(1<<20), app.MemoryOverhead>>20)
+	var failed []string
+	if res.peakRSS > limit {
+		failed = append(failed, "peak RSS over the bound")
+	}
+	if res.parked == 0 || res.stuckSent == 0 {
+		failed = append(failed, "the stuck pixel's events were not parked and then delivered")
+	}
+	if got := res.accepted + res.deadLettered + res.deduplicated; got != n {
+		failed = append(failed, fmt.Sprintf("%d records accounted for, want %d", got, n))
+	}
+	// A poll near the bound takes what fits at the last poll's bytes per
+	// record: it may overshoot by its estimate's error, not by a poll.
+	if res.peakBufferedBytes > float64(bound+1<<20) {
+		failed = append(failed, "more bytes buffered than the bound")
+	}
+	if len(failed) > 0 {
+		return errors.New("memory test failed: " + strings.Join(failed, "; "))
+	}
+	fmt.Println("  memory test passed")
+	return nil
+}
+
 func produce(ctx context.Context, brokers []string, n int, pixels []string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
@@ -185,7 +336,9 @@ func produce(ctx context.Context, brokers []string, n int, pixels []string) erro
 	if err := cl.Flush(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("produced in %s\n", time.Since(start).Round(time.Millisecond))
+	if !quiet {
+		fmt.Printf("produced in %s\n", time.Since(start).Round(time.Millisecond))
+	}
 	return firstErr
 }
 
@@ -278,6 +431,12 @@ type relayResult struct {
 	peakBuffered, peakHeap               float64
 	healthySent, healthyRate, parked     float64
 	elapsed                              time.Duration
+	// The memory test's: the stuck pixel's events sent, the peak of the
+	// bytes counted, when the stuck pixel was released and the peak RSS
+	// until then.
+	stuckSent, peakBufferedBytes float64
+	released                     time.Time
+	peakBeforeRelease            int64
 }
 
 // relayRun says how to run the relay: over which pixels, in which group,
@@ -295,6 +454,13 @@ type relayRun struct {
 	untilHealthySent float64
 	// buffer overrides batch.max_buffered_events when not 0.
 	buffer int
+	// poll overrides kafka.max_poll_records when not 0.
+	poll int
+	// hang makes Meta never answer exclude's requests (they time out)
+	// instead of refusing its token; release ends that once
+	// untilHealthySent is reached, and the run goes on until the group has
+	// committed every record and no parked event waits.
+	hang, release bool
 }
 
 func relay(ctx context.Context, brokers []string, redisAddr string, n int, run relayRun) (relayResult, error) {
@@ -308,7 +474,10 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 		cfg.CAPI.Pixels = append(cfg.CAPI.Pixels, config.Pixel{ID: p, AccessTokenEnv: "BENCH_TOKEN_" + strconv.Itoa(i)})
 	}
 	stand := capitest.New(capitest.Options{Tokens: tokens, MaxRecorded: 1})
-	if run.refuse {
+	switch {
+	case run.hang:
+		stand.SetPixelFault(run.exclude, capitest.FaultTimeout)
+	case run.refuse:
 		stand.SetPixelFault(run.exclude, capitest.FaultAuth)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -337,9 +506,18 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 	cfg.HTTP.Listen = httpAddr
 	cfg.HTTP.Pprof = profile != ""
 	cfg.Log.Level = "warn"
+	if run.poll > 0 {
+		cfg.Kafka.MaxPollRecords = run.poll
+	}
 	if run.buffer > 0 {
 		cfg.Batch.MaxBufferedEvents = run.buffer
+	}
+	if run.buffer > 0 || run.hang {
 		cfg.Log.Level = "error" // not a warning per refused request
+	}
+	if run.hang {
+		// Parked events come back within the run: after 2, 4, 8, 10, 10... s.
+		cfg.Retry.MaxBackoff = 10 * time.Second
 	}
 
 	dir, err := os.MkdirTemp("", "freight-bench")
@@ -347,10 +525,6 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "freight")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/freight").CombinedOutput(); err != nil {
-		return res, fmt.Errorf("go build: %v\n%s", err, out)
-	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return res, err
@@ -359,7 +533,7 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		return res, err
 	}
-	cmd := exec.Command(bin, "run", "-c", cfgPath)
+	cmd := exec.Command(relayBin, "run", "-c", cfgPath)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -377,7 +551,9 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 	defer adm.Close()
 	admin := kadm.NewClient(adm)
 	deadline := time.Now().Add(10 * time.Minute)
-	var start time.Time
+	var start, resolved, lastReport time.Time
+	heapSaved := false
+	begin := time.Now()
 	for {
 		if time.Now().After(deadline) {
 			return res, errors.New("the relay did not finish within 10 minutes")
@@ -385,6 +561,8 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 		m := scrape(httpAddr)
 		res.peakBuffered = max(res.peakBuffered, m["freight_buffered_events"])
 		res.peakHeap = max(res.peakHeap, m["go_memstats_heap_inuse_bytes"])
+		res.peakBufferedBytes = max(res.peakBufferedBytes, m["freight_buffered_bytes"])
+		res.peakRSS = max(res.peakRSS, peakRSS(cmd.Process.Pid))
 		if start.IsZero() && m["freight_records_consumed_total"] > 0 {
 			start = time.Now()
 			if profile != "" {
@@ -398,8 +576,38 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 			}
 		}
 		healthy := m["freight_events_sent_total"] - m[`freight_events_sent_total{pixel="`+run.exclude+`"}`]
+		if run.hang && profile != "" && !heapSaved && m["freight_buffered_bytes"] > 0.9*float64(cfg.Batch.MaxBufferedBytes) {
+			heapSaved = true // the heap when the buffer is nearly full: what it holds besides the records
+			saveHeap(httpAddr, profile+".heap")
+		}
+		if run.hang && time.Since(lastReport) >= 5*time.Second {
+			lastReport = time.Now()
+			fmt.Printf("  %5.0fs: nine pixels sent %.0f, stuck pixel sent %.0f, parked %.0f (waiting %.0f), buffered %.0f events %.1f MB, heap %.1f MB, RSS %.1f MB (limit %.0f MB)\n",
+				time.Since(begin).Seconds(), healthy, m[`freight_events_sent_total{pixel="`+run.exclude+`"}`], m["freight_events_parked_total"],
+				m["freight_parked_events"], m["freight_buffered_events"], m["freight_buffered_bytes"]/(1<<20),
+				m["go_memstats_heap_inuse_bytes"]/(1<<20), float64(peakRSS(cmd.Process.Pid))/(1<<20), m["go_gc_gomemlimit_bytes"]/(1<<20))
+		}
 		if run.untilHealthySent > 0 && healthy >= run.untilHealthySent {
-			break
+			if !run.release {
+				break
+			}
+			if res.released.IsZero() {
+				stand.ClearPixelFault(run.exclude)
+				res.released = time.Now()
+				res.healthyRate = healthy / time.Since(start).Seconds()
+				res.parked = m["freight_events_parked_total"]
+				res.peakBeforeRelease = res.peakRSS
+			}
+			if m["freight_parked_events"] == 0 && m["freight_buffered_events"] == 0 &&
+				devstack.CaughtUp(ctx, admin, run.group, topic, crmTopic, cfg.Kafka.ParkingTopic) {
+				break
+			}
+		}
+		// The run's time ends when every record is resolved (accepted by
+		// Meta, dead-lettered or deduplicated); it ends when the group has
+		// committed them all, which follows within kafka.commit_interval.
+		if resolved.IsZero() && m["freight_events_sent_total"]+m["freight_events_dead_lettered_total"]+m["freight_events_deduplicated_total"] >= float64(n) {
+			resolved = time.Now()
 		}
 		if !start.IsZero() && run.untilHealthySent == 0 && devstack.CaughtUp(ctx, admin, run.group, topic, crmTopic) {
 			break
@@ -408,16 +616,22 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 		// of a run, rarely enough that scraping costs the relay little.
 		time.Sleep(50 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	if resolved.IsZero() || run.untilHealthySent > 0 {
+		resolved = time.Now()
+	}
+	elapsed := resolved.Sub(start)
 	m := scrape(httpAddr)
 	res.rate = float64(n) / elapsed.Seconds()
 	res.elapsed = elapsed
 	res.healthySent = m["freight_events_sent_total"] - m[`freight_events_sent_total{pixel="`+run.exclude+`"}`]
-	res.healthyRate = res.healthySent / elapsed.Seconds()
-	res.parked = m["freight_events_parked_total"]
+	if res.released.IsZero() {
+		res.healthyRate = res.healthySent / elapsed.Seconds()
+		res.parked = m["freight_events_parked_total"]
+	}
+	res.stuckSent = m[`freight_events_sent_total{pixel="`+run.exclude+`"}`]
 	res.cpu = time.Duration(m["process_cpu_seconds_total"] * float64(time.Second))
 	res.mallocs = m["go_memstats_mallocs_total"]
-	res.peakRSS = peakRSS(cmd.Process.Pid)
+	res.peakRSS = max(res.peakRSS, peakRSS(cmd.Process.Pid))
 	res.accepted = stand.Total()
 	res.deadLettered = int(m["freight_events_dead_lettered_total"])
 	res.deduplicated = int(m["freight_events_deduplicated_total"])
@@ -503,12 +717,16 @@ func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) {
 	}
 }
 
-func saveProfile(addr, path string) {
+func saveHeap(addr, path string) {
 	if h, err := http.Get("http://" + addr + "/debug/pprof/heap"); err == nil {
 		b, _ := io.ReadAll(h.Body)
 		h.Body.Close()
-		_ = os.WriteFile(path+".heap", b, 0o644)
+		_ = os.WriteFile(path, b, 0o644)
 	}
+}
+
+func saveProfile(addr, path string) {
+	saveHeap(addr, path+".heap")
 	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=3")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)

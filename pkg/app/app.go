@@ -66,6 +66,13 @@ type App struct {
 	kopts    []kgo.Opt // connection options, for the topic check
 }
 
+// MemoryOverhead is what freight needs besides the records it holds
+// (batch.max_buffered_bytes): the runtime and its code, franz-go's fetch
+// buffers (kafka fetches of at most 4 MiB) and producer, requests in
+// flight to Meta, Redis pipelines, and the garbage collector's slack.
+// `freight run` sets Go's soft memory limit to the two together.
+const MemoryOverhead = 96 << 20
+
 // New builds the service. A configuration this build cannot run returns a
 // *config.ValidationError naming the key; other errors are fatal.
 func New(cfg config.Config, o Options) (*App, error) {
@@ -125,6 +132,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 		LinkBy:              cfg.Identity.LinkBy,
 		StartAtEnd:          cfg.Kafka.StartOffset == config.StartOffsetLatest,
 		MaxRecordBytes:      cfg.Kafka.MaxRecordBytes,
+		MaxPollRecords:      cfg.Kafka.MaxPollRecords,
 		ParkingTopic:        cfg.Kafka.ParkingTopic,
 		ParkAfter:           cfg.Retry.ParkAfter,
 	}

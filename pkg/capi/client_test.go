@@ -87,10 +87,12 @@ func TestClientRequestShape(t *testing.T) {
 	var got struct {
 		path, query, ctype string
 		body               map[string]any
+		length, read       int64
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got.path, got.query, got.ctype = r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")
 		b, _ := io.ReadAll(r.Body)
+		got.length, got.read = r.ContentLength, int64(len(b))
 		_ = json.Unmarshal(b, &got.body)
 		w.WriteHeader(400)
 		fmt.Fprintf(w, `{"error":{"message":"Invalid OAuth access token - Cannot parse access token %s","code":190,"fbtrace_id":"X"}}`, token)
@@ -104,6 +106,9 @@ func TestClientRequestShape(t *testing.T) {
 	}
 	if got.ctype != "application/json" {
 		t.Errorf("content type %q", got.ctype)
+	}
+	if got.length != got.read || got.read == 0 {
+		t.Errorf("Content-Length %d for a body of %d bytes", got.length, got.read)
 	}
 	if got.body["access_token"] != token || got.body["partner_agent"] != "freight" || got.body["test_event_code"] != "TEST1" {
 		t.Errorf("body fields: %v", got.body)

@@ -54,6 +54,9 @@ type Kafka struct {
 	// dead-letter and parking topics; 0 reads it from their
 	// max.message.bytes.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// MaxPollRecords is the most records one poll takes: decoded, looked up
+	// and claimed together, in one Redis pipeline per stage.
+	MaxPollRecords int `yaml:"max_poll_records"`
 	// CommitInterval: done offsets are committed at least this often.
 	CommitInterval time.Duration `yaml:"commit_interval"`
 	// SessionTimeout is how long the group waits for a member that stopped answering.
@@ -218,6 +221,7 @@ func Default() Config {
 			Group:          "freight",
 			ClientID:       "freight",
 			StartOffset:    StartOffsetEarliest,
+			MaxPollRecords: 5000,
 			CommitInterval: time.Second,
 			SessionTimeout: 45 * time.Second,
 			Topics: []Topic{

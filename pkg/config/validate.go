@@ -113,6 +113,9 @@ func (ps *problems) kafka(k Kafka, pixels []Pixel) {
 	if k.MaxRecordBytes != 0 && (k.MaxRecordBytes < 1024 || k.MaxRecordBytes > 1<<30) {
 		ps.add("kafka.max_record_bytes", "must be 0 (read it from the topics) or from 1024 to 1073741824")
 	}
+	if k.MaxPollRecords < 1 || k.MaxPollRecords > 100000 {
+		ps.add("kafka.max_poll_records", "must be from 1 to 100000")
+	}
 	ps.positive("kafka.commit_interval", k.CommitInterval)
 	// Brokers accept 6s to 30m by default (group.min/max.session.timeout.ms) and may be
 	// configured otherwise; 1s lets tests against an in-process broker fail over fast.

@@ -38,6 +38,8 @@ func TestValidate(t *testing.T) {
 		{"max record bytes too small", func(c *Config) { c.Kafka.MaxRecordBytes = 100 }, []string{"kafka.max_record_bytes"}},
 		{"max record bytes negative", func(c *Config) { c.Kafka.MaxRecordBytes = -1 }, []string{"kafka.max_record_bytes"}},
 		{"max record bytes set", func(c *Config) { c.Kafka.MaxRecordBytes = 2 << 20 }, nil},
+		{"max poll records zero", func(c *Config) { c.Kafka.MaxPollRecords = 0 }, []string{"kafka.max_poll_records"}},
+		{"max poll records too many", func(c *Config) { c.Kafka.MaxPollRecords = 100001 }, []string{"kafka.max_poll_records"}},
 		{"commit interval 0", func(c *Config) { c.Kafka.CommitInterval = 0 }, []string{"kafka.commit_interval"}},
 		{"session timeout too short", func(c *Config) { c.Kafka.SessionTimeout = 500 * time.Millisecond }, []string{"kafka.session_timeout"}},
 		{"session timeout too long", func(c *Config) { c.Kafka.SessionTimeout = 31 * time.Minute }, []string{"kafka.session_timeout"}},
