@@ -138,6 +138,52 @@ func TestParkingTakesAPixelWhoseRequestsNeverAnswer(t *testing.T) {
 	}
 }
 
+// The bytes bound parks a stuck pixel that the events bound never would:
+// 1,500 events of pixel A whose requests never answer take several MiB,
+// far below max_buffered_events but over max_buffered_bytes (1 MiB).
+// Fetching pauses at the bound (the bytes gauge, sampled, never exceeds it
+// by more than a poll's estimate), A is parked, B is delivered meanwhile,
+// and A once Meta answers again.
+func TestTheBytesBoundParksAStuckPixel(t *testing.T) {
+	e := newEnv(t, 2)
+	cfg := e.config()
+	cfg.Batch.MaxBufferedBytes = 1 << 20
+	cfg.Batch.MaxEvents = 20
+	cfg.Retry.ParkAfter = 300 * time.Millisecond
+	cfg.Retry.MaxBackoff = time.Second
+	cfg.Retry.GiveUpAfter = time.Hour
+	cfg.CAPI.Timeout = 300 * time.Millisecond
+	e.meta.SetPixelFault(pixelA, capitest.FaultTimeout)
+	in := e.start(cfg)
+
+	recs, ids := mixed(1500, 2, pixelA, pixelB)
+	e.kafka.Produce(recs...)
+	var peak float64
+	kafkatest.Eventually(t, wait, "pixel B's events at Meta, the source topic committed", func() bool {
+		peak = max(peak, in.counter("freight_buffered_bytes"))
+		return e.meta.Total() == len(ids[pixelB]) && e.kafka.CaughtUp(cfg.Kafka.Group, webT)
+	})
+	if peak > float64(cfg.Batch.MaxBufferedBytes)+64<<10 {
+		t.Errorf("freight_buffered_bytes peaked at %.0f, the bound is %d", peak, cfg.Batch.MaxBufferedBytes)
+	}
+	if peak < float64(cfg.Batch.MaxBufferedBytes)/2 {
+		t.Errorf("freight_buffered_bytes peaked at %.0f: the bound was never approached; the test proves nothing", peak)
+	}
+	if n := in.counter("freight_buffered_events"); n >= float64(cfg.Batch.MaxBufferedEvents)/2 {
+		t.Fatalf("%v events buffered: the events bound, not the bytes bound, did the parking", n)
+	}
+	if n := in.counter("freight_events_parked_total", "pixel", pixelA); n < float64(len(ids[pixelA])) {
+		t.Errorf("%v of pixel A's %d events parked", n, len(ids[pixelA]))
+	}
+	e.meta.ClearPixelFault(pixelA)
+	kafkatest.Eventually(t, wait, "pixel A's parked events at Meta", func() bool {
+		return e.meta.Total() == len(ids[pixelA])+len(ids[pixelB])
+	})
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, ids[pixelA]...)
+	e.assertOnce(pixelB, ids[pixelB]...)
+}
+
 // A parked pixel whose token is fixed while other pixels keep the buffer
 // over half full is tried again (a probe), and its parked events are
 // delivered, not parked round and round until they are dead-lettered.

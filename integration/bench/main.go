@@ -292,8 +292,8 @@ func runMemory(n int, partitions int32, redisAddr string) error {
 	fmt.Printf("  accepted + dead-lettered + deduplicated = %d + %d + %d = %d of %d records\n",
 		res.accepted, res.deadLettered, res.deduplicated, res.accepted+res.deadLettered+res.deduplicated, n)
 	fmt.Printf("  peak bytes counted (sampled)        %10.1f MiB of batch.max_buffered_bytes %.1f MiB\n", res.peakBufferedBytes/(1<<20), float64(bound)/(1<<20))
-	fmt.Printf("  peak RSS while stuck / in all       %7.1f MB / %.1f MB   (bound: %.1f MB = max_buffered_bytes + %d MiB overhead)\n",
-		float64(res.peakBeforeRelease)/(1<<20), float64(res.peakRSS)/(1<<20), float64(limit)/(1<<20), app.MemoryOverhead>>20)
+	fmt.Printf("  peak RSS while stuck / in all       %7.1f MiB / %.1f MiB   (bound: %.0f MiB = max_buffered_bytes + %d MiB)\n",
+		float64(res.peakBeforeRelease)/(1<<20), float64(res.peakRSS)/(1<<20), float64(limit)/(1<<20), (app.MemoryOverhead+outsideLimit)>>20)
 	var failed []string
 	if res.peakRSS > limit {
 		failed = append(failed, "peak RSS over the bound")
@@ -582,7 +582,7 @@ func relay(ctx context.Context, brokers []string, redisAddr string, n int, run r
 		}
 		if run.hang && time.Since(lastReport) >= 5*time.Second {
 			lastReport = time.Now()
-			fmt.Printf("  %5.0fs: nine pixels sent %.0f, stuck pixel sent %.0f, parked %.0f (waiting %.0f), buffered %.0f events %.1f MB, heap %.1f MB, RSS %.1f MB (limit %.0f MB)\n",
+			fmt.Printf("  %5.0fs: nine pixels sent %.0f, stuck pixel sent %.0f, parked %.0f (waiting %.0f), buffered %.0f events %.1f MiB, heap %.1f MiB, RSS %.1f MiB (Go limit %.0f MiB)\n",
 				time.Since(begin).Seconds(), healthy, m[`freight_events_sent_total{pixel="`+run.exclude+`"}`], m["freight_events_parked_total"],
 				m["freight_parked_events"], m["freight_buffered_events"], m["freight_buffered_bytes"]/(1<<20),
 				m["go_memstats_heap_inuse_bytes"]/(1<<20), float64(peakRSS(cmd.Process.Pid))/(1<<20), m["go_gc_gomemlimit_bytes"]/(1<<20))

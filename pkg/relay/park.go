@@ -125,7 +125,10 @@ func (c *coordinator) dueParked(items []*item, now time.Time) {
 		px := c.r.pixels[it.ev.PixelID]
 		_, since, _ := px.failure()
 		until := px.unblockedAt()
-		switch dueAction(since, until, now, c.r.cfg.ParkAfter) {
+		// A sender of a parked pixel holds a batch only while its request
+		// is out: a probe.
+		probing := px.isParked() && c.inflight[it.ev.PixelID] > 0
+		switch dueAction(since, until, now, c.r.cfg.ParkAfter, probing) {
 		case dueSend:
 			send = append(send, it)
 		case dueHold:
@@ -147,10 +150,18 @@ const (
 )
 
 // dueAction decides for a parked event whose pixel has failed since since
-// (zero when served) and is blocked by Meta until until.
-func dueAction(since, until, now time.Time, parkAfter time.Duration) int {
+// (zero when served) and is blocked by Meta until until; probing is true
+// while a request of the pixel, parked, is out. Then the event is parked
+// again: sent, it would only wait behind the probe, and with a Meta that
+// does not answer, every parked event would come back at its time, fill
+// the buffer for a request timeout and be parked again.
+func dueAction(since, until, now time.Time, parkAfter time.Duration, probing bool) int {
 	switch {
-	case since.IsZero() || !until.After(now):
+	case since.IsZero():
+		return dueSend
+	case probing:
+		return dueRepark
+	case !until.After(now):
 		return dueSend
 	case until.Sub(now) < parkAfter:
 		return dueHold

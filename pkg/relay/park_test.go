@@ -33,18 +33,23 @@ func TestDueAction(t *testing.T) {
 	tests := []struct {
 		name         string
 		since, until time.Time
+		probing      bool
 		want         int
 	}{
-		{"served pixel", time.Time{}, time.Time{}, dueSend},
-		{"paced, not failing: the sender waits for the pace", time.Time{}, now.Add(time.Minute), dueSend},
-		{"failing, but Meta's block is over: a probe", now.Add(-time.Hour), now.Add(-time.Second), dueSend},
-		{"failing, block ends at once", now.Add(-time.Hour), now, dueSend},
-		{"failing, block ends soon: wait here, no write", now.Add(-time.Hour), now.Add(10 * time.Second), dueHold},
-		{"failing, blocked for long: park again", now.Add(-time.Hour), now.Add(time.Hour), dueRepark},
-		{"failing, blocked exactly park_after", now.Add(-time.Hour), now.Add(parkAfter), dueRepark},
+		{"served pixel", time.Time{}, time.Time{}, false, dueSend},
+		{"served pixel, requests out", time.Time{}, time.Time{}, true, dueSend},
+		{"paced, not failing: the sender waits for the pace", time.Time{}, now.Add(time.Minute), false, dueSend},
+		{"failing, but Meta's block is over: a probe", now.Add(-time.Hour), now.Add(-time.Second), false, dueSend},
+		{"failing, not blocked (timeouts, 5xx): a probe", now.Add(-time.Hour), time.Time{}, false, dueSend},
+		{"failing, not blocked, a probe out: park again", now.Add(-time.Hour), time.Time{}, true, dueRepark},
+		{"failing, block over, a probe out: park again", now.Add(-time.Hour), now.Add(-time.Second), true, dueRepark},
+		{"failing, block ends at once", now.Add(-time.Hour), now, false, dueSend},
+		{"failing, block ends soon: wait here, no write", now.Add(-time.Hour), now.Add(10 * time.Second), false, dueHold},
+		{"failing, blocked for long: park again", now.Add(-time.Hour), now.Add(time.Hour), false, dueRepark},
+		{"failing, blocked exactly park_after", now.Add(-time.Hour), now.Add(parkAfter), false, dueRepark},
 	}
 	for _, tt := range tests {
-		if got := dueAction(tt.since, tt.until, now, parkAfter); got != tt.want {
+		if got := dueAction(tt.since, tt.until, now, parkAfter, tt.probing); got != tt.want {
 			t.Errorf("%s: dueAction = %d, want %d", tt.name, got, tt.want)
 		}
 	}

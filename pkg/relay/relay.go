@@ -391,7 +391,10 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // intake is the poll loop.
 func (r *Relay) intake(ctx context.Context) {
-	var perRecord int64 // bytes counted per record, in the last poll
+	// perRecord is the bytes counted per record in the last poll; before
+	// the first, a guess on the large side (a web event of about 1 KB
+	// counts 2.5 to 3 KB).
+	perRecord := int64(4 << 10)
 	for ctx.Err() == nil {
 		free := r.cfg.MaxBufferedEvents - int(r.buffered.Load())
 		if free <= 0 || r.bufferedBytes.Load() >= r.cfg.MaxBufferedBytes {
@@ -408,10 +411,7 @@ func (r *Relay) intake(ctx context.Context) {
 		// Near the bytes bound, a poll takes about as many records as fit,
 		// at the last poll's bytes per record, so that a poll overshoots
 		// the bound by a record, not by max_poll_records of them.
-		n := min(free, r.cfg.MaxPollRecords)
-		if perRecord > 0 {
-			n = min(n, int(max((r.cfg.MaxBufferedBytes-r.bufferedBytes.Load())/perRecord, 1)))
-		}
+		n := min(free, r.cfg.MaxPollRecords, int(max((r.cfg.MaxBufferedBytes-r.bufferedBytes.Load())/perRecord, 1)))
 		fetches := r.cl.PollRecords(ctx, n)
 		if fetches.IsClientClosed() {
 			return
@@ -449,7 +449,7 @@ func (r *Relay) intake(ctx context.Context) {
 				bytes += it.size
 			}
 			r.hold(len(items), bytes)
-			perRecord = bytes / int64(len(items))
+			perRecord = max(bytes/int64(len(items)), 1)
 			r.box.post(pollMsg{items: items})
 		}
 		r.cl.AllowRebalance()
