@@ -191,3 +191,45 @@ func status(t *testing.T, url string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// A wrong app secret makes Meta refuse every request (code 100 without a
+// subcode, GraphMethodException: "Invalid appsecret_proof"). That is the
+// pixel's fault, not its events': nothing is split or dead-lettered, the
+// pixel shows auth_failed, and once the secret is fixed every event is
+// delivered once. Taken as event rejection, all 60 were dead-lettered.
+func TestAWrongAppSecretIsAPixelFaultNotRejection(t *testing.T) {
+	e := newEnv(t, 1)
+	e.meta, e.metaURL = capitest.NewHTTPTest(t, capitest.Options{
+		Tokens: map[string]string{pixelA: tokenA, pixelB: tokenB}, AppSecret: "the-right-app-secret"})
+	e.envs["APP_SECRET"] = "a-wrong-app-secret"
+	cfg := e.config()
+	cfg.CAPI.AppSecretEnv = "APP_SECRET"
+	cfg.Retry.GiveUpAfter = time.Hour
+	recs, ids := batchOf("s", 0, 60, pixelA, 1)
+	e.kafka.Produce(recs...)
+
+	first := e.start(cfg)
+	kafkatest.Eventually(t, wait, "pixel A in state auth_failed", func() bool {
+		return first.counter("freight_pixel_state", "pixel", pixelA, "state", "auth_failed") == 1
+	})
+	if got := e.meta.Requests().Auth; got == 0 {
+		t.Fatal("Meta refused no request; the test proves nothing")
+	}
+	if err := first.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if n := len(e.deadLetters()); n != 0 {
+		t.Fatalf("%d dead letters for a wrong app secret", n)
+	}
+	if n := e.meta.Total(); n != 0 {
+		t.Fatalf("Meta accepted %d events with a wrong app secret", n)
+	}
+
+	e.envs["APP_SECRET"] = "the-right-app-secret"
+	e.start(cfg)
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, ids...)
+	if n := len(e.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+}

@@ -265,15 +265,29 @@ func Classify(status int, h http.Header, body []byte) Result {
 	if res.Message == "" {
 		res.Message = e.Message
 	}
-	res.Outcome = classifyCode(status, e.Code, e.Subcode, e.IsTransient)
+	res.Outcome = classifyCode(status, e.Code, e.Subcode, e.IsTransient, e.Type)
 	return res
 }
 
-func classifyCode(status, code, subcode int, transient bool) Outcome {
+// classifyCode decides on Graph's code, subcode and error type, never the
+// message. Errors about the request rather than its events are the pixel's
+// faults (Auth): retried slowly, parked, shown in the pixel's state, never
+// split and dead-lettered event by event, which would lose a whole batch to
+// a wrong app secret.
+func classifyCode(status, code, subcode int, transient bool, typ string) Outcome {
 	switch {
 	case code == 100 && subcode == 2804003:
 		return TooOld
 	case code == 100 && subcode == 33:
+		return Auth
+	// 104: no access token reached Graph. 3: the app lacks the capability
+	// for the call.
+	case code == 104 || code == 3:
+		return Auth
+	// A method error without a subcode is about the call, not an event:
+	// an invalid or missing appsecret_proof, an unsupported request. The
+	// Conversions API's event errors are OAuthException, with a subcode.
+	case code == 100 && subcode == 0 && typ == "GraphMethodException":
 		return Auth
 	case code == 2635:
 		return Deprecated

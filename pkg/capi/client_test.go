@@ -16,7 +16,11 @@ import (
 )
 
 func graphBody(code, subcode int, transient bool) string {
-	return fmt.Sprintf(`{"error":{"message":"m","type":"OAuthException","code":%d,"error_subcode":%d,"is_transient":%t,"error_user_msg":"user message","fbtrace_id":"TRACE"}}`, code, subcode, transient)
+	return graphBodyOfType("OAuthException", code, subcode, transient)
+}
+
+func graphBodyOfType(typ string, code, subcode int, transient bool) string {
+	return fmt.Sprintf(`{"error":{"message":"m","type":%q,"code":%d,"error_subcode":%d,"is_transient":%t,"error_user_msg":"user message","fbtrace_id":"TRACE"}}`, typ, code, subcode, transient)
 }
 
 func TestClassify(t *testing.T) {
@@ -47,6 +51,10 @@ func TestClassify(t *testing.T) {
 		{"permission 10", 403, graphBody(10, 0, false), nil, Auth, 0},
 		{"session 102", 400, graphBody(102, 0, false), nil, Auth, 0},
 		{"no such pixel 100/33", 400, graphBody(100, 33, false), nil, Auth, 0},
+		{"no access token 104", 400, graphBody(104, 0, false), nil, Auth, 0},
+		{"app lacks the capability 3", 400, graphBody(3, 0, false), nil, Auth, 0},
+		{"invalid appsecret_proof: 100 without subcode, GraphMethodException", 400, graphBodyOfType("GraphMethodException", 100, 0, false), nil, Auth, 0},
+		{"event parameter error: 100 without subcode, OAuthException", 400, graphBody(100, 0, false), nil, Rejected, 0},
 		{"too old 100/2804003", 400, graphBody(100, 2804003, false), nil, TooOld, 0},
 		{"invalid event 100/2804050", 400, graphBody(100, 2804050, false), nil, Rejected, 0},
 		{"deprecated version 2635", 400, graphBody(2635, 0, false), nil, Deprecated, 0},

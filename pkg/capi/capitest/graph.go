@@ -142,6 +142,18 @@ func errToken(message string) *graphError {
 	}
 }
 
+// errNoToken is Graph's answer to a call without an access token: code 104,
+// not 190 (an access token that is invalid).
+func errNoToken() *graphError {
+	return &graphError{
+		status:  http.StatusBadRequest,
+		code:    104,
+		typ:     typeOAuth,
+		message: "An access token is required to request this resource.",
+		outcome: outcomeAuth,
+	}
+}
+
 func errAppSecretProof(message string) *graphError {
 	return &graphError{
 		status:  http.StatusBadRequest,

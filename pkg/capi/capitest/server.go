@@ -314,7 +314,7 @@ func (s *Server) authorize(r *http.Request, p params, pixel string) *graphError 
 		token = r.URL.Query().Get("access_token")
 	}
 	if token == "" {
-		return errToken("An access token is required to request this resource.")
+		return errNoToken()
 	}
 
 	if !s.anyToken {

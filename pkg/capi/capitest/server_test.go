@@ -389,7 +389,7 @@ func TestRequestValidation(t *testing.T) {
 		{name: "missing Content-Type", contentType: "-", body: good, status: 400, code: 100, stat: RequestStats{Rejected: 1}},
 		{name: "text/plain", contentType: "text/plain", body: good, status: 400, code: 100, stat: RequestStats{Rejected: 1}},
 		{name: "gzip", header: map[string]string{"Content-Encoding": "gzip"}, body: good, status: 400, code: 100, stat: RequestStats{Rejected: 1}},
-		{name: "missing token", body: jsonBody("", crmEvent("e")), status: 400, code: 190, stat: RequestStats{Auth: 1}},
+		{name: "missing token", body: jsonBody("", crmEvent("e")), status: 400, code: 104, stat: RequestStats{Auth: 1}},
 		{name: "invalid token", body: jsonBody("EAAnot-a-token", crmEvent("e")), status: 400, code: 190, stat: RequestStats{Auth: 1}},
 		{name: "invalid token checked before data", body: map[string]any{"access_token": "EAAnope"}, status: 400, code: 190, stat: RequestStats{Auth: 1}},
 		{name: "token of another pixel", body: jsonBody(tokenB, crmEvent("e")), status: 400, code: 100, subcode: 33, errType: typeGraphMethod, stat: RequestStats{Auth: 1}},
