@@ -48,6 +48,26 @@ func isHashed(v string) bool {
 	return true
 }
 
+// builderHashed reports whether v (trimmed) was normalized and hashed by
+// Meta's parameter builder already: a SHA-256 hex digest, a dot and the
+// builder's appendix (a language token, or 8 characters since its v2), as
+// isAlreadyNormalizedAndHashedByParamBuilder in capi-param-builder's
+// PIIUtil. Such a value is sent as it is: normalized again it was dropped
+// (an e-mail without an @) or hashed twice. The builder also takes an MD5
+// digest so; the Conversions API documents SHA-256 only, so freight does not.
+func builderHashed(v string) bool {
+	dot := strings.LastIndexByte(v, '.')
+	if dot < 0 {
+		return false
+	}
+	switch suffix := v[dot+1:]; {
+	case len(suffix) == 8, suffix == "AQ", suffix == "Ag", suffix == "Aw", suffix == "BA", suffix == "BQ", suffix == "Bg":
+	default:
+		return false
+	}
+	return isHashed(v[:dot])
+}
+
 // normalizer is the normalizer for one match key: it returns the normalized
 // value, or "" when nothing usable is left.
 type normalizer func(string) string
@@ -64,6 +84,8 @@ func hashAll(a *arena, values []string, norm normalizer) (out []string, dropped 
 		switch {
 		case isHashed(v):
 			h = a.lowerHex(v)
+		case builderHashed(v):
+			h = v
 		default:
 			n := norm(v)
 			if n == "" {
@@ -89,6 +111,8 @@ func plainAll(a *arena, values []string, norm normalizer) (out []string) {
 		var n string
 		if isHashed(v) {
 			n = a.lowerHex(v)
+		} else if builderHashed(v) {
+			n = v
 		} else if n = norm(v); n == "" {
 			continue
 		}

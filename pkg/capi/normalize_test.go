@@ -330,3 +330,53 @@ func BenchmarkPhone(b *testing.B) {
 		})
 	}
 }
+
+// Values Meta's parameter builder normalized and hashed already (its
+// getNormalizedAndHashedPII, capi-param-builder-nodejs 1.3.2: the SHA-256
+// hex, a dot, the appendix) are sent as they are, in every hashed field and
+// in external_id hashed or plain. A look-alike whose suffix is no appendix
+// is normalized as any value.
+func TestParamBuilderHashesPassThrough(t *testing.T) {
+	const (
+		em = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d.AQQCAQMC" // jane.doe@example.com
+		ph = "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176.AQQCAQMC" // +1 (650) 555-1212
+		fn = "81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e24546a2.AQQCAQMC" // Jane
+		id = "c995655d9d4b04d624bc48b0bf3e4e773b6a3ab4dc56e9ec623aebf3ff5be297.BA"       // crm-42, v1 appendix
+	)
+	raw := `{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","user":{"email":" ` + em + ` ","phone":"` + ph + `","first_name":"` + fn + `","external_id":"` + id + `"}}`
+	for _, plain := range []bool{false, true} {
+		e := decode(t, raw)
+		ev, err := Map(&e, event.KindCRM, Options{PlainExternalID: plain}, now)
+		if err != nil {
+			t.Fatalf("Map: %v", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(ev.JSON, &m); err != nil {
+			t.Fatal(err)
+		}
+		eq(t, first(m, "em"), em)
+		eq(t, first(m, "ph"), ph)
+		eq(t, first(m, "fn"), fn)
+		eq(t, first(m, "external_id"), id)
+	}
+
+	tests := []struct {
+		v    string
+		want bool
+	}{
+		{em, true},
+		{id, true},
+		{"81F8F6DDE88365F3928796EC7AA53F72820B06DB8664F5FE76A7EB13E24546A2.Ag", true},
+		{"81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e24546a2.XY", false}, // not a language token
+		{"81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e24546a2.ABC", false},
+		{"81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e2454.AQQCAQMC", false}, // 62 hex
+		{"0cc175b9c0f1b6a831c399e269772661.AQQCAQMC", false},                                // MD5: not sent as hashed
+		{"jane.doe@example.com", false},
+		{"fb.1.1554763741205.AQQCAQMC", false},
+	}
+	for _, tt := range tests {
+		if got := builderHashed(tt.v); got != tt.want {
+			t.Errorf("builderHashed(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}

@@ -99,6 +99,13 @@ func TestAcceptedVariants(t *testing.T) {
 			e["event_time"] = testNow.Unix() + 9*60
 			return e
 		}},
+		{"hashes with the parameter builder's appendix", func() map[string]any {
+			e := crmEvent("x")
+			ud := e["user_data"].(map[string]any)
+			ud["em"] = sha(piiEmail) + ".AQQCAQMC"
+			ud["fn"] = []any{sha("jane") + ".BA"}
+			return e
+		}},
 		{"no event_id, no custom_data", func() map[string]any {
 			e := crmEvent("")
 			delete(e, "event_id")
@@ -244,6 +251,7 @@ func TestEventValidation(t *testing.T) {
 		{name: "user_data of nulls", mutate: setUD(map[string]any{"em": nil})},
 		{name: "unhashed em", subcode: subcodeInvalidUserData, field: "em", mutate: func(e map[string]any) { ud(e)["em"] = piiEmail }},
 		{name: "unhashed em in array", subcode: subcodeInvalidUserData, field: "em", mutate: func(e map[string]any) { ud(e)["em"] = []any{sha("x"), piiEmail} }},
+		{name: "em with a suffix that is no appendix", subcode: subcodeInvalidUserData, field: "em", mutate: func(e map[string]any) { ud(e)["em"] = sha("x") + ".abc" }},
 		{name: "uppercase hex ph", subcode: subcodeInvalidUserData, field: "ph", mutate: func(e map[string]any) { ud(e)["ph"] = strings.ToUpper(sha("1")) }},
 		{name: "md5 fn", subcode: subcodeInvalidUserData, field: "fn", mutate: func(e map[string]any) { ud(e)["fn"] = sha("ann")[:32] }},
 		{name: "empty country array", subcode: subcodeInvalidUserData, field: "country", mutate: func(e map[string]any) { ud(e)["country"] = []any{} }},

@@ -463,7 +463,7 @@ func validateUserData(v rawValue, website bool) *graphError {
 		}
 		for s := range listStrings(v) {
 			if !isSHA256Hex(s) {
-				return errUserData(k, "must be hashed with SHA-256 (64 lowercase hexadecimal characters); the stand-in refuses unhashed values")
+				return errUserData(k, "must be hashed with SHA-256 (64 lowercase hexadecimal characters, with or without the parameter builder's appendix); the stand-in refuses unhashed values")
 			}
 		}
 	}
@@ -584,7 +584,15 @@ func listStrings(v rawValue) iter.Seq[[]byte] {
 	}
 }
 
+// isSHA256Hex reports whether s is a hashed value as Meta takes it: 64
+// lowercase hex digits, or those followed by the appendix Meta's parameter
+// builder adds (".AQQCAQMC": a language token of 2 characters, or 8).
 func isSHA256Hex(s []byte) bool {
+	if len(s) > 65 && s[64] == '.' {
+		if n := len(s) - 65; n == 2 || n == 8 {
+			s = s[:64]
+		}
+	}
 	if len(s) != 64 {
 		return false
 	}
