@@ -370,7 +370,7 @@ func TestParamBuilderHashesPassThrough(t *testing.T) {
 		{"81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e24546a2.XY", false}, // not a language token
 		{"81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e24546a2.ABC", false},
 		{"81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e2454.AQQCAQMC", false}, // 62 hex
-		{"0cc175b9c0f1b6a831c399e269772661.AQQCAQMC", false},                                // MD5: not sent as hashed
+		{"0cc175b9c0f1b6a831c399e269772661.AQQCAQMC", false},                              // MD5: not sent as hashed
 		{"jane.doe@example.com", false},
 		{"fb.1.1554763741205.AQQCAQMC", false},
 	}
