@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,6 +112,7 @@ func TestBadInputIsDeadLetteredAndThePartitionMoves(t *testing.T) {
 	e := newEnv(t, 1)
 	cfg := e.config()
 	cfg.CAPI.Pixels = append(cfg.CAPI.Pixels, cfgPixelWithoutToken())
+	e.meta.RefuseEvent("b-meta")
 	in := e.start(cfg)
 
 	cases := []struct {
@@ -125,8 +128,7 @@ func TestBadInputIsDeadLetteredAndThePartitionMoves(t *testing.T) {
 		{"unknown pixel", mustJSON(webEvent("b-px", "999999999999999")), deadletter.ClassConfig, ""},
 		{"pixel without token", mustJSON(webEvent("b-tok", pixelNoToken)), deadletter.ClassConfig, ""},
 		{"older than 7 days", mustJSON(webEvent("b-old", pixelA).with("event_time", time.Now().Add(-8*24*time.Hour).Unix())), deadletter.ClassTooOld, ""},
-		{"refused by Meta", mustJSON(webEvent("b-fbc", pixelA).with("user", map[string]any{
-			"email": "x@example.com", "client_user_agent": "UA", "fbc": "not-a-click-id"})), deadletter.ClassRejected, "100"},
+		{"refused by Meta", mustJSON(webEvent("b-meta", pixelA)), deadletter.ClassRejected, "100"},
 	}
 	var recs []*kgo.Record
 	for i, c := range cases {
@@ -211,8 +213,8 @@ func TestRejectedBatchIsSplitToIsolateTheBadEvent(t *testing.T) {
 	for i := range 31 {
 		id := fmt.Sprintf("s%d", i)
 		if i == 17 {
-			recs = append(recs, webEvent(id, pixelA).with("user", map[string]any{
-				"email": "x@example.com", "client_user_agent": "UA", "fbc": "garbage"}).record(webT, 0))
+			e.meta.RefuseEvent(id)
+			recs = append(recs, webEvent(id, pixelA).record(webT, 0))
 			continue
 		}
 		good = append(good, id)
@@ -394,5 +396,58 @@ func TestThrottledPixelWaitsForMetaWithoutHoldingOthers(t *testing.T) {
 	}
 	if got := in.counter("freight_capi_usage_percent", "pixel", pixelB); got != 88 {
 		t.Errorf("freight_capi_usage_percent for pixel B = %v, want 88", got)
+	}
+}
+
+// A malformed fbc makes Meta refuse the whole event; freight drops it
+// (counted) and sends the event. An fbclid in the page's URL makes one; an
+// fbclid that holds a cookie is that cookie, not fb.1.<ms>.fb.1.<ms>.<id>.
+func TestClickIDsAreValidOrLeftOut(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	in := e.start(cfg)
+	user := func(extra map[string]any) map[string]any {
+		u := map[string]any{"email": "x@example.com", "client_user_agent": "UA"}
+		for k, v := range extra {
+			u[k] = v
+		}
+		return u
+	}
+	const cookie = "fb.1.1554000000000.IwAR2cookie"
+	e.kafka.Produce(
+		webEvent("malformed", pixelA).with("user", user(map[string]any{"fbc": "not-a-click-id"})).record(webT, 0),
+		webEvent("from-url", pixelA).with("event_source_url", "https://shop.example.com/p?utm_source=fb&fbclid=IwAR9url").record(webT, 0),
+		webEvent("cookie-as-fbclid", pixelA).with("user", user(map[string]any{"fbclid": cookie})).record(webT, 0),
+	)
+	e.waitCaughtUp(cfg)
+	if n := len(e.deadLetters()); n != 0 {
+		t.Fatalf("%d dead letters", n)
+	}
+	fbc := map[string]string{}
+	for _, r := range e.meta.Events() {
+		var m struct {
+			UserData struct {
+				Fbc string `json:"fbc"`
+			} `json:"user_data"`
+		}
+		if err := json.Unmarshal(r.Raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		fbc[r.EventID] = m.UserData.Fbc
+	}
+	if len(fbc) != 3 {
+		t.Fatalf("Meta accepted %d of the 3 events", len(fbc))
+	}
+	if got := fbc["malformed"]; got != "" {
+		t.Errorf("a malformed fbc was sent: %q", got)
+	}
+	if got := fbc["from-url"]; !strings.HasPrefix(got, "fb.1.") || !strings.HasSuffix(got, ".IwAR9url") {
+		t.Errorf("fbc from the page's fbclid = %q", got)
+	}
+	if got := fbc["cookie-as-fbclid"]; got != cookie {
+		t.Errorf("fbc from an fbclid holding a cookie = %q, want %q", got, cookie)
+	}
+	if n := in.counter("freight_user_data_values_dropped_total", "pixel", pixelA, "field", "fbc"); n != 1 {
+		t.Errorf("freight_user_data_values_dropped_total{fbc} = %v, want 1", n)
 	}
 }

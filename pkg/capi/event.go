@@ -10,7 +10,6 @@ package capi
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +83,7 @@ var FieldNames = [...]string{"em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp
 	"client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id", "lead_id", "fb_login_id",
 	"anon_id", "madid", "page_id", "page_scoped_user_id", "ctwa_clid", "ig_account_id", "ig_sid"}
 
-// Bits of the hashed keys, in FieldNames' order.
+// Bits of the keys whose values can be dropped, in FieldNames' order.
 const (
 	fEm = iota
 	fPh
@@ -97,6 +96,9 @@ const (
 	fZp
 	fCountry
 	fExternalID
+	_ // client_ip_address
+	_ // client_user_agent
+	fFbc
 )
 
 // Fields returns the set of keys present, bit i standing for FieldNames[i].
@@ -358,7 +360,7 @@ func toServerEvent(e *event.Event, kind event.Kind, opts Options) (*ServerEvent,
 		if err := checkValueCounts(e.User); err != nil {
 			return nil, "", err
 		}
-		se.dropped = mapUser(&se.UserData, e.User, e.EventTime, opts.PlainExternalID)
+		se.dropped = mapUser(&se.UserData, e.User, e.EventTime, opts.PlainExternalID, e.EventSourceURL, e.ReferrerURL)
 	}
 	if err := validate(se); err != nil {
 		return nil, "", err
@@ -389,7 +391,9 @@ func checkValueCounts(u *event.User) error {
 	return nil
 }
 
-func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool) (dropped Field) {
+// mapUser maps the event's user; urls are its event_source_url and
+// referrer_url, where an fbclid may be.
+func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool, urls ...string) (dropped Field) {
 	var a arena
 	hash := func(i int, values []string, norm normalizer) []string {
 		out, d := hashAll(&a, values, norm)
@@ -425,11 +429,11 @@ func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool) (d
 	u.ClientIPAddress = strings.TrimSpace(in.ClientIPAddress)
 	u.ClientUserAgent = strings.TrimSpace(in.ClientUserAgent)
 	u.Fbp = strings.TrimSpace(in.FBP)
-	u.Fbc = strings.TrimSpace(in.FBC)
-	if u.Fbc == "" && strings.TrimSpace(in.FBCLID) != "" {
-		// The fbclid is case-sensitive and must not be altered.
-		u.Fbc = "fb.1." + strconv.FormatInt(t.Millis, 10) + "." + strings.TrimSpace(in.FBCLID)
+	fbc, d := fbcFor(in.FBC, in.FBCLID, t.Millis, urls...)
+	if d {
+		dropped |= 1 << fFbc
 	}
+	u.Fbc = fbc
 	u.SubscriptionID = strings.TrimSpace(in.SubscriptionID)
 	u.LeadID = int64(in.LeadID)
 	u.FBLoginID = int64(in.FBLoginID)

@@ -111,6 +111,7 @@ type Server struct {
 	failNext    []faultRun
 	failNextFor map[string][]faultRun
 	pixelFaults map[string]Fault
+	refused     map[string]bool // event ids Meta refuses (RefuseEvent)
 	events      []Received
 	counts      map[eventKey]int
 	total       int
@@ -246,6 +247,13 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, version, pi
 	for i, ev := range events {
 		if infos[i], e = validateEvent(ev, nowUnix); e != nil {
 			s.answerError(w, trace, e)
+			return
+		}
+		s.mu.Lock()
+		refused := s.refused[infos[i].id]
+		s.mu.Unlock()
+		if refused {
+			s.answerError(w, trace, errInsufficient())
 			return
 		}
 	}
@@ -571,6 +579,19 @@ func (s *Server) FailNextFor(pixel string, n int, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNextFor[pixel] = append(s.failNextFor[pixel], faultRun{f, n})
+}
+
+// RefuseEvent makes Meta refuse every request that holds an event with this
+// event_id, as it refuses a request for one invalid event (100/2804050),
+// whatever the event holds: for tests of what freight does with an event
+// Meta will not take although freight's own checks pass it.
+func (s *Server) RefuseEvent(eventID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[eventID] = true
 }
 
 // SetPixelFault makes every request for pixel fail with f until
