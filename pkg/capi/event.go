@@ -96,7 +96,7 @@ const (
 	fZp
 	fCountry
 	fExternalID
-	_ // client_ip_address
+	fClientIP
 	_ // client_user_agent
 	fFbc
 )
@@ -426,7 +426,11 @@ func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool, ur
 	} else {
 		u.ExternalID = hash(fExternalID, in.ExternalID, normExternalID)
 	}
-	u.ClientIPAddress = strings.TrimSpace(in.ClientIPAddress)
+	ip, d := clientIP(in.ClientIPAddress)
+	if d {
+		dropped |= 1 << fClientIP
+	}
+	u.ClientIPAddress = ip
 	u.ClientUserAgent = strings.TrimSpace(in.ClientUserAgent)
 	u.Fbp = strings.TrimSpace(in.FBP)
 	fbc, d := fbcFor(in.FBC, in.FBCLID, t.Millis, urls...)

@@ -76,3 +76,25 @@ func FuzzFBCFor(f *testing.F) {
 		}
 	})
 }
+
+func TestClientIP(t *testing.T) {
+	tests := []struct {
+		in, want string
+		dropped  bool
+	}{
+		{" 203.0.113.7 ", "203.0.113.7", false},
+		{"2001:db8::1", "2001:db8::1", false},
+		{"203.0.113.7, 10.0.0.1, 10.0.0.2", "203.0.113.7", false},
+		{"unknown, 198.51.100.4", "198.51.100.4", false},
+		{"203.0.113.7:443", "203.0.113.7", false},
+		{"[2001:db8::1]:443", "2001:db8::1", false},
+		{"0.0.0.0", "", true},
+		{"unknown", "", true},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		if got, dropped := clientIP(tt.in); got != tt.want || dropped != tt.dropped {
+			t.Errorf("clientIP(%q) = %q, %v; want %q, %v", tt.in, got, dropped, tt.want, tt.dropped)
+		}
+	}
+}

@@ -521,3 +521,43 @@ func TestJSONDecodeRefusesDeepNesting(t *testing.T) {
 		t.Errorf("brackets inside a string were counted: %v", err)
 	}
 }
+
+// Meta takes custom_data.value as a number written as a string ("50", the
+// contract's own sample); so does freight, and only a decimal number.
+func TestNumbersWrittenAsStrings(t *testing.T) {
+	tests := []struct {
+		value string
+		want  float64
+		ok    bool
+	}{
+		{`"50"`, 50, true},
+		{`" 12.5 "`, 12.5, true},
+		{`"-3"`, -3, true},
+		{`"0.99"`, 0.99, true},
+		{`50`, 50, true},
+		{`"1e3"`, 0, false},
+		{`"Inf"`, 0, false},
+		{`"NaN"`, 0, false},
+		{`"0x10"`, 0, false},
+		{`"12,50"`, 0, false},
+		{`"."`, 0, false},
+		{`""`, 0, false},
+	}
+	for _, tt := range tests {
+		in := `{"event_id":"1","event_name":"Purchase","event_time":1700000000,"pixel_id":"1","custom":{"value":` + tt.value + `,"predicted_ltv":` + tt.value + `}}`
+		ev, err := JSON{}.Decode([]byte(in))
+		if !tt.ok {
+			if err == nil {
+				t.Errorf("value %s: decoded, want an error naming custom.value", tt.value)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("value %s: %v", tt.value, err)
+			continue
+		}
+		if ev.Custom.Value == nil || *ev.Custom.Value != tt.want || ev.Custom.PredictedLTV == nil || *ev.Custom.PredictedLTV != tt.want {
+			t.Errorf("value %s: got %v, want %v", tt.value, ev.Custom.Value, tt.want)
+		}
+	}
+}

@@ -2,9 +2,11 @@ package event
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -521,22 +523,53 @@ func (d *decoder) intPtr(field string, v *fastjson.Value) *int {
 	return &n
 }
 
+// floatPtr reads a number; a string holding a decimal number ("50",
+// " 12.5 ") is taken too, as Meta takes it for custom_data.value.
 func (d *decoder) floatPtr(field string, v *fastjson.Value) *float64 {
+	var f float64
+	err := errNotANumber
 	switch v.Type() {
 	case fastjson.TypeNull:
 		return nil
 	case fastjson.TypeNumber:
-		f, err := v.Float64()
-		if err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			if len(d.floats) == cap(d.floats) {
-				d.floats = make([]float64, 0, 8)
-			}
-			d.floats = append(d.floats, f)
-			return &d.floats[len(d.floats)-1]
+		f, err = v.Float64()
+	case fastjson.TypeString:
+		f, err = decimal(v.GetStringBytes())
+	}
+	if err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+		if len(d.floats) == cap(d.floats) {
+			d.floats = make([]float64, 0, 8)
 		}
+		d.floats = append(d.floats, f)
+		return &d.floats[len(d.floats)-1]
 	}
 	d.fail(field, "a number", v)
 	return nil
+}
+
+var errNotANumber = errors.New("not a number")
+
+// decimal parses a number written as a string: digits with an optional
+// sign and fraction, nothing else (no exponent, hex, "Inf" or "NaN", which
+// strconv would take).
+func decimal(b []byte) (float64, error) {
+	s := strings.TrimSpace(string(b))
+	digits, dot := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		case (c == '-' || c == '+') && i == 0:
+		default:
+			return 0, errNotANumber
+		}
+	}
+	if digits == 0 {
+		return 0, errNotANumber
+	}
+	return strconv.ParseFloat(s, 64)
 }
 
 // time reads event_time: a non-negative integer (a number with a zero
