@@ -171,6 +171,7 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 	}{
 		{event.KindWeb, `{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"email":"a@x.com","phone":"650 555 1212","first_name":"Ann","last_name":"Lee","gender":"F","date_of_birth":"1990-01-02","city":"Menlo Park","state":"CA","zip":"94025","country":"US","external_id":"U1","client_user_agent":"UA","client_ip_address":"203.0.113.1","fbp":"fb.1.1.1","fbclid":"abc"},"custom":{"value":1,"currency":"USD","contents":[{"id":"A","quantity":1,"item_price":1}]}}`},
 		{event.KindCRM, `{"event_id":"2","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","crm_id":"C","lead_event_source":"Acme","user":{"email":"a@x.com","lead_id":123456789012345}}`},
+		{event.KindCRM, `{"event_id":"3","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","user":{"email":"a@x.com","client_ip_address":"203.0.113.9, 10.0.0.1"},"custom":{"value":"50","currency":"EUR","properties":{"tier":"gold","score":42,"ratio":0.5,"vip":true}}}`},
 	} {
 		e := decode(t, in.raw)
 		ev, err := Map(&e, in.kind, Options{}, now)
@@ -181,11 +182,14 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 	}
 	c := NewClient(ClientConfig{BaseURL: url, APIVersion: "v25.0", PartnerAgent: "freight", Timeout: 5 * time.Second})
 	res := c.Send(context.Background(), Request{PixelID: "7", Token: "tok", Events: events})
-	if res.Outcome != OK || res.EventsReceived != 2 {
+	if res.Outcome != OK || res.EventsReceived != len(events) {
 		t.Fatalf("stand-in answered %v (%d %d: %s)", res.Outcome, res.Code, res.Subcode, res.Message)
 	}
 	if stand.Count("7", "Lead", "2") != 1 {
 		t.Error("the CRM event was not recorded")
+	}
+	if stand.Count("7", "Purchase", "3") != 1 {
+		t.Error("the event with a string value, literal properties and a forwarded-for list was not recorded")
 	}
 }
 

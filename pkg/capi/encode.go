@@ -203,6 +203,7 @@ func appendCustomData(b []byte, c *event.Custom, leadEventSource string) []byte 
 			}
 		}
 		b = appendMembers(b, n, c.Properties, customFields)
+		b = appendLiterals(b, n, c.PropertyLiterals, c.Properties)
 	}
 	if leadEventSource != "" {
 		b = appendKey(b, n, "lead_event_source")
@@ -240,6 +241,27 @@ func appendMembers(b []byte, n int, m map[string]string, skip map[string]bool) [
 	for _, k := range keys {
 		b = appendKey(b, n, k)
 		b = appendString(b, m[k])
+	}
+	return b
+}
+
+// appendLiterals writes the custom properties that are numbers or
+// booleans (their JSON text, checked by the decoder), sorted, skipping the
+// contract's own custom fields and keys strs has too.
+func appendLiterals(b []byte, n int, lits, strs map[string]string) []byte {
+	if len(lits) == 0 {
+		return b
+	}
+	keys := make([]string, 0, len(lits))
+	for k := range lits {
+		if _, dup := strs[k]; !dup && !customFields[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b = appendKey(b, n, k)
+		b = append(b, lits[k]...)
 	}
 	return b
 }

@@ -460,3 +460,18 @@ func BenchmarkHashAllDistinct(b *testing.B) {
 		})
 	}
 }
+
+// Custom properties that are numbers or booleans are sent as such.
+func TestPropertyLiterals(t *testing.T) {
+	_, m := mapped(t, event.KindCRM, `{"event_id":"1","event_name":"Lead","event_time":`+nowS+`,"pixel_id":"7","user":{"email":"a@x.com"},"custom":{"properties":{"tier":"gold","score":42,"big":12345678901234567890,"vip":true,"churn":false,"none":null}}}`)
+	cd, _ := m["custom_data"].(map[string]any)
+	want := map[string]any{"tier": "gold", "score": 42.0, "big": 12345678901234567890.0, "vip": true, "churn": false}
+	for k, v := range want {
+		if cd[k] != v {
+			t.Errorf("custom_data.%s = %#v, want %#v", k, cd[k], v)
+		}
+	}
+	if _, ok := cd["none"]; ok {
+		t.Error("a null property was sent")
+	}
+}

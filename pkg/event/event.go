@@ -124,6 +124,10 @@ type Custom struct {
 	Status           string            `json:"status"`
 	DeliveryCategory string            `json:"delivery_category"`
 	Properties       map[string]string `json:"properties"`
+	// PropertyLiterals are the custom properties whose values are numbers
+	// or booleans, as their JSON text, sent as such (Meta takes any JSON
+	// value in custom_data).
+	PropertyLiterals map[string]string `json:"-"`
 }
 
 // Content is one item of custom.contents.

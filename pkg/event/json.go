@@ -297,7 +297,7 @@ func (d *decoder) custom(v *fastjson.Value) *Custom {
 		case "delivery_category":
 			c.DeliveryCategory = d.str("custom.delivery_category", v)
 		case "properties":
-			c.Properties = d.stringMap("custom.properties", v)
+			c.Properties, c.PropertyLiterals = d.properties(v)
 		}
 	})
 	return c
@@ -397,6 +397,49 @@ func (d *decoder) originalEventData(v *fastjson.Value) *OriginalEventData {
 
 // stringMap reads an object whose values are strings (null values are
 // dropped).
+// properties reads custom.properties: strings, and numbers and booleans
+// kept as their JSON text (literals).
+func (d *decoder) properties(v *fastjson.Value) (strs, literals map[string]string) {
+	const field = "custom.properties"
+	if v.Type() == fastjson.TypeNull {
+		return nil, nil
+	}
+	if v.Type() != fastjson.TypeObject {
+		d.fail(field, "an object", v)
+		return nil, nil
+	}
+	o, _ := v.Object()
+	strs = make(map[string]string, o.Len())
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		var lit string
+		switch v.Type() {
+		case fastjson.TypeString:
+			strs[d.text(k)] = d.text(v.GetStringBytes())
+			return
+		case fastjson.TypeNull:
+			return
+		case fastjson.TypeTrue:
+			lit = "true"
+		case fastjson.TypeFalse:
+			lit = "false"
+		case fastjson.TypeNumber:
+			if f, err := v.Float64(); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+				d.fail(field+" values", "a finite number", v)
+				return
+			}
+			lit = d.text(v.MarshalTo(nil))
+		default:
+			d.fail(field+" values", "a string, a number or a boolean", v)
+			return
+		}
+		if literals == nil {
+			literals = map[string]string{}
+		}
+		literals[d.text(k)] = lit
+	})
+	return strs, literals
+}
+
 func (d *decoder) stringMap(field string, v *fastjson.Value) map[string]string {
 	if v.Type() == fastjson.TypeNull {
 		return nil
