@@ -149,6 +149,12 @@ func TestMapDefaultsAndFields(t *testing.T) {
 				eq(t, m["messaging_channel"], "whatsapp")
 				eq(t, m["user_data"].(map[string]any)["ctwa_clid"], "ARAkLkA8")
 			}},
+		{"instagram business messaging with ig_sid alone", event.KindCRM,
+			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","action_source":"business_messaging","messaging_channel":"instagram","user":{"ig_sid":"9000000000001"}}`,
+			func(t *testing.T, ev Event, m map[string]any) {
+				eq(t, m["messaging_channel"], "instagram")
+				eq(t, m["user_data"].(map[string]any)["ig_sid"], "9000000000001")
+			}},
 		{"messenger and instagram ids, given as numbers, are sent as strings", event.KindCRM,
 			`{"event_id":"1","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","action_source":"business_messaging","messaging_channel":"messenger","user":{"page_id":102030405060708,"page_scoped_user_id":"7000000000001","ig_account_id":17841400000000001,"ig_sid":"9000000000001"}}`,
 			func(t *testing.T, ev Event, m map[string]any) {

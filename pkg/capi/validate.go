@@ -156,11 +156,12 @@ func checkAppData(se *ServerEvent) error {
 }
 
 // messagingIDs are the user_data keys each business messaging channel
-// needs to name the person (CAPI for Business Messaging).
+// needs to name the person (CAPI for Business Messaging). Instagram's
+// ig_account_id is optional: Meta takes an event with ig_sid alone.
 var messagingIDs = map[string][]string{
 	"whatsapp":  {"ctwa_clid"},
 	"messenger": {"page_id", "page_scoped_user_id"},
-	"instagram": {"ig_account_id", "ig_sid"},
+	"instagram": {"ig_sid"},
 }
 
 func checkMessaging(se *ServerEvent) error {

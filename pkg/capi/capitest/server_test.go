@@ -166,6 +166,13 @@ func TestAcceptedVariants(t *testing.T) {
 			e["user_data"] = map[string]any{"ig_account_id": "17841400000000001", "ig_sid": "9", "page_id": "1", "page_scoped_user_id": "2"}
 			return e
 		}},
+		{"instagram with ig_sid alone", func() map[string]any {
+			e := crmEvent("x")
+			e["action_source"] = "business_messaging"
+			e["messaging_channel"] = "instagram"
+			e["user_data"] = map[string]any{"ig_sid": "9"}
+			return e
+		}},
 		{"original event, segmentation, explicit no LDU", func() map[string]any {
 			e := crmEvent("x")
 			e["original_event_data"] = map[string]any{"event_name": "Purchase", "event_time": testNow.Unix() - 60, "order_id": "o"}

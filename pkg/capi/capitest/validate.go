@@ -193,7 +193,7 @@ var (
 	messagingIDs = map[string][]string{
 		"whatsapp":  {"ctwa_clid"},
 		"messenger": {"page_id", "page_scoped_user_id"},
-		"instagram": {"ig_account_id", "ig_sid"},
+		"instagram": {"ig_sid"}, // ig_account_id is optional
 	}
 
 	// insufficientSets: user_data made only of keys from one of these sets
