@@ -123,7 +123,6 @@ func TestBadInputIsDeadLetteredAndThePartitionMoves(t *testing.T) {
 	}{
 		{"malformed JSON", []byte(`{"event_id": "x",`), deadletter.ClassDecode, ""},
 		{"not an object", []byte(`[1,2]`), deadletter.ClassDecode, ""},
-		{"missing event_id", mustJSON(webEvent("", pixelA)), deadletter.ClassValidation, ""},
 		{"missing event_source_url", mustJSON(webEvent("b-url", pixelA).with("event_source_url", "")), deadletter.ClassValidation, ""},
 		{"unknown pixel", mustJSON(webEvent("b-px", "999999999999999")), deadletter.ClassConfig, ""},
 		{"pixel without token", mustJSON(webEvent("b-tok", pixelNoToken)), deadletter.ClassConfig, ""},
@@ -449,5 +448,44 @@ func TestClickIDsAreValidOrLeftOut(t *testing.T) {
 	}
 	if n := in.counter("freight_user_data_values_dropped_total", "pixel", pixelA, "field", "fbc"); n != 1 {
 		t.Errorf("freight_user_data_values_dropped_total{fbc} = %v, want 1", n)
+	}
+}
+
+// An event without an event_id (CRM exports often have none) gets one
+// derived from the record's bytes: the same bytes read twice (a
+// redelivery, a replay) are sent once.
+func TestEventsWithoutAnIDAreSentOnce(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	in := e.start(cfg)
+	noID := mustJSON(crmEvent("", pixelA))
+	other := mustJSON(crmEvent("", pixelA).with("crm_id", "C-other"))
+	e.kafka.Produce(
+		&kgo.Record{Topic: crmT, Value: noID},
+		&kgo.Record{Topic: crmT, Value: other},
+		&kgo.Record{Topic: crmT, Value: noID}, // read again, as after a crash
+	)
+	e.waitCaughtUp(cfg)
+	if n := len(e.deadLetters()); n != 0 {
+		t.Fatalf("%d dead letters", n)
+	}
+	if n := e.meta.Total(); n != 2 {
+		t.Fatalf("Meta accepted %d events, want 2 (the same bytes twice are one event)", n)
+	}
+	ids := map[string]bool{}
+	for _, r := range e.meta.Events() {
+		if !strings.HasPrefix(r.EventID, "freight-") {
+			t.Errorf("event_id %q is not a derived one", r.EventID)
+		}
+		ids[r.EventID] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("%d distinct event ids for 2 distinct records", len(ids))
+	}
+	if n := in.counter("freight_event_ids_derived_total", "topic", crmT); n != 3 {
+		t.Errorf("freight_event_ids_derived_total = %v, want 3", n)
+	}
+	if n := in.counter("freight_events_deduplicated_total"); n != 1 {
+		t.Errorf("freight_events_deduplicated_total = %v, want 1", n)
 	}
 }

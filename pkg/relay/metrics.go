@@ -15,6 +15,7 @@ import (
 // names; never from error strings.
 type metrics struct {
 	consumed       *prometheus.CounterVec
+	derivedIDs     *prometheus.CounterVec
 	deduplicated   *prometheus.CounterVec
 	sent           *prometheus.CounterVec
 	deadLettered   *prometheus.CounterVec
@@ -46,6 +47,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freight_records_consumed_total", Help: "Records read from the input topics.",
+		}, []string{"topic"}),
+		derivedIDs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freight_event_ids_derived_total", Help: "Events without an event_id, given one derived from the record's bytes (stable across redeliveries, parking and replays), by topic.",
 		}, []string{"topic"}),
 		deduplicated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freight_events_deduplicated_total", Help: "Events dropped because they had been sent already.",
@@ -120,7 +124,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "freight_park_failures_total", Help: "Events dead-lettered because the parking topic would not take them (too large, or failing past retry.give_up_after).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.consumed, m.deduplicated, m.sent, m.deadLettered, m.requests,
+	for _, c := range []prometheus.Collector{m.consumed, m.derivedIDs, m.deduplicated, m.sent, m.deadLettered, m.requests,
 		m.requestSeconds, m.batchEvents, m.buffered, m.bufferedBytes, m.fieldEvents, m.fieldDropped, m.parked, m.parkedTotal, m.pixelState, m.identityLinked, m.identityConflicts, m.identityFailOpen, m.redisErrors, m.failOpen,
 		m.leasesLost, m.deprecated, m.usage, m.dlWriteErrors, m.parkFailed} {
 		if err := reg.Register(c); err != nil {
@@ -142,6 +146,7 @@ var parkReasons = []string{ReasonAuth, ReasonThrottled, ReasonUnavailable, Reaso
 func (m *metrics) zero(topics []string, pixels []Pixel) {
 	for _, t := range topics {
 		m.consumed.WithLabelValues(t)
+		m.derivedIDs.WithLabelValues(t)
 	}
 	for _, c := range deadletter.Classes {
 		m.deadLettered.WithLabelValues(c)

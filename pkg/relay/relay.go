@@ -22,12 +22,15 @@ package relay
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -541,6 +544,14 @@ func (r *Relay) prepare(ctx context.Context, rec *kgo.Record, now time.Time) *it
 		it.fail = &deadletter.Info{Class: deadletter.ClassDecode, Message: err.Error()}
 		return it
 	}
+	if strings.TrimSpace(raw.EventID) == "" {
+		// CRM exports often have no event id. One derived from the
+		// record's bytes is the same on every redelivery, in the parking
+		// topic and in a dead-letter replay (all keep the bytes), so the
+		// event is still sent once.
+		raw.EventID = derivedEventID(rec.Value)
+		r.m.derivedIDs.WithLabelValues(t.Name).Inc()
+	}
 	d, err := capi.NewDraft(&raw, t.Kind, capi.Options{DefaultPixel: t.DefaultPixel, PlainExternalID: r.cfg.PlainExternalID}, now)
 	if err != nil {
 		it.fail = invalidInfo(err, raw.PixelID, raw.EventID, raw.EventName)
@@ -552,6 +563,13 @@ func (r *Relay) prepare(ctx context.Context, rec *kgo.Record, now time.Time) *it
 	}
 	r.finish(it, d)
 	return it
+}
+
+// derivedEventID is the event_id of an event that has none: "freight-" and
+// the first 32 hex digits of the SHA-256 of the record's value.
+func derivedEventID(value []byte) string {
+	sum := sha256.Sum256(value)
+	return "freight-" + hex.EncodeToString(sum[:16])
 }
 
 // errAbandoned: the relay stopped while a record waited for the schema
