@@ -496,7 +496,7 @@ func TestEveryMetricFamilyIsExportedFromTheStart(t *testing.T) {
 			`freight_capi_requests_total{outcome="auth",pixel="`+px+`"} 0`,
 			`freight_capi_request_duration_seconds_count{pixel="`+px+`"} 0`,
 			`freight_user_data_field_events_total{field="em",pixel="`+px+`"} 0`,
-			`freight_pixel_state{pixel="`+px+`",state="ok"} 1`,
+			`freight_pixel_state{pixel="`+px+`",state="idle"} 1`,
 			`freight_pixel_state{pixel="`+px+`",state="parked"} 0`,
 			`freight_events_parked_total{pixel="`+px+`",reason="auth"} 0`,
 		)

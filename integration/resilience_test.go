@@ -195,7 +195,7 @@ func status(t *testing.T, url string) int {
 // A wrong app secret makes Meta refuse every request (code 100 without a
 // subcode, GraphMethodException: "Invalid appsecret_proof"). That is the
 // pixel's fault, not its events': nothing is split or dead-lettered, the
-// pixel shows auth_failed, and once the secret is fixed every event is
+// pixel shows auth_error, and once the secret is fixed every event is
 // delivered once. Taken as event rejection, all 60 were dead-lettered.
 func TestAWrongAppSecretIsAPixelFaultNotRejection(t *testing.T) {
 	e := newEnv(t, 1)
@@ -209,8 +209,8 @@ func TestAWrongAppSecretIsAPixelFaultNotRejection(t *testing.T) {
 	e.kafka.Produce(recs...)
 
 	first := e.start(cfg)
-	kafkatest.Eventually(t, wait, "pixel A in state auth_failed", func() bool {
-		return first.counter("freight_pixel_state", "pixel", pixelA, "state", "auth_failed") == 1
+	kafkatest.Eventually(t, wait, "pixel A in state auth_error", func() bool {
+		return first.counter("freight_pixel_state", "pixel", pixelA, "state", "auth_error") == 1
 	})
 	if got := e.meta.Requests().Auth; got == 0 {
 		t.Fatal("Meta refused no request; the test proves nothing")

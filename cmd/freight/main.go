@@ -49,6 +49,8 @@ usage:
   freight dev [--events N]          the whole pipeline on this machine, nothing to install
   freight check -c FILE [--pixel ID] [--test-event-code CODE]
                                     send one test event to each pixel; exit 0 only if all answered 200
+  freight status -c FILE [--json]  each pixel's connection status, from a running freight (http.listen);
+                                    exit 0 only if every pixel is ok or idle
   freight sandbox [--listen ADDR] [--faults SPEC] [-c FILE]
                                     serve the Conversions API stand-in (default 127.0.0.1:8085)
   freight config validate -c FILE   check a configuration, exit 0 or 2
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(ctx, args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "config":

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -198,6 +199,13 @@ func New(cfg config.Config, o Options) (*App, error) {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+	})
+	// The connection status of each pixel (freight status reads it).
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r.Status())
 	})
 	// Profiles, for an operator chasing CPU or memory, only when asked for
 	// (http.pprof): a heap profile holds buffered events, customer data,

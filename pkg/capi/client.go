@@ -64,6 +64,8 @@ type Result struct {
 	// Message is Meta's error_user_msg, else its message, else a
 	// description of the transport error. It never holds the token.
 	Message string
+	// Title is Meta's error_user_title, "" when it gave none.
+	Title string
 	// RetryAfter is how long Meta asked us to stay away (usage headers), 0
 	// when it did not say.
 	RetryAfter time.Duration
@@ -261,7 +263,7 @@ func Classify(status int, h http.Header, body []byte) Result {
 	}
 	e := g.Error
 	res.Code, res.Subcode, res.FBTraceID = e.Code, e.Subcode, e.FBTraceID
-	res.Message = e.ErrorUserMsg
+	res.Message, res.Title = e.ErrorUserMsg, e.ErrorUserTitle
 	if res.Message == "" {
 		res.Message = e.Message
 	}

@@ -168,6 +168,7 @@ type coordinator struct {
 	drainDeadline time.Time
 	nextWait      time.Time
 	nextRenew     time.Time
+	nextStates    time.Time // when refreshStates runs next (idle comes with time)
 }
 
 // redisState is the coordinator's view of Redis: after a failed round trip
@@ -345,6 +346,9 @@ func (c *coordinator) handle(m any) {
 			return
 		}
 		c.r.m.deadLettered.WithLabelValues(m.it.fail.Class).Inc()
+		if px := c.r.pixels[m.it.fail.PixelID]; px != nil {
+			px.countDeadLettered(c.r.now())
+		}
 		c.done(m.it)
 	case dlRetryMsg:
 		if c.sendCtx.Err() == nil && !m.it.part.revoked.Load() {
@@ -463,6 +467,7 @@ func (c *coordinator) claim(items []*item) {
 	defer func() {
 		for px, n := range dups {
 			c.r.m.deduplicated.WithLabelValues(px).Add(float64(n))
+			c.r.pixels[px].countDeduplicated(now, n)
 		}
 	}()
 	for i, it := range items {
@@ -638,6 +643,7 @@ func (c *coordinator) sent(items []*item) bool {
 		c.done(it)
 	}
 	px := items[0].ev.PixelID
+	c.r.pixels[px].countSent(c.r.now(), len(items), &fields)
 	c.r.m.sent.WithLabelValues(px).Add(float64(len(items)))
 	for i, n := range fields {
 		if n > 0 {
@@ -729,6 +735,10 @@ func (c *coordinator) tick(now time.Time) {
 		}
 	}
 	c.retryRedis(now)
+	if !now.Before(c.nextStates) {
+		c.r.refreshStates(now)
+		c.nextStates = now.Add(10 * time.Second)
+	}
 	if len(c.held) > 0 && !now.Before(c.nextRenew) {
 		c.renew()
 		c.nextRenew = now.Add(c.r.cfg.ClaimLease / 3)

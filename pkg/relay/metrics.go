@@ -91,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "freight_events_parked_total", Help: "Events written to the parking topic, by pixel and why the pixel could not be served.",
 		}, []string{"pixel", "reason"}),
 		pixelState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "freight_pixel_state", Help: "1 for the pixel's current state: ok, failing, throttled, auth_failed or parked.",
+			Name: "freight_pixel_state", Help: "1 for the pixel's current state: ok, idle (nothing served in the last hour), throttled, auth_error, config_error, failing (no answer or 5xx) or parked.",
 		}, []string{"pixel", "state"}),
 		identityLinked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "freight_identity_linked_events_total", Help: "Events without an external_id that got one from the identity graph.",
@@ -134,9 +134,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// pixelStates are the values of freight_pixel_state's state label.
-var pixelStates = []string{"ok", "failing", "throttled", "auth_failed", "parked"}
-
 // parkReasons are the values of freight_events_parked_total's reason label.
 var parkReasons = []string{ReasonAuth, ReasonThrottled, ReasonUnavailable, ReasonDeprecated}
 
@@ -175,6 +172,6 @@ func (m *metrics) zero(topics []string, pixels []Pixel) {
 		for _, s := range pixelStates {
 			m.pixelState.WithLabelValues(px, s)
 		}
-		m.pixelState.WithLabelValues(px, "ok").Set(1)
+		m.pixelState.WithLabelValues(px, StateIdle).Set(1)
 	}
 }

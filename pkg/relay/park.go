@@ -206,7 +206,7 @@ func (c *coordinator) maybePark(now time.Time) {
 		if len(items) == 0 && px.isParked() {
 			continue
 		}
-		before, after := px.park()
+		before, after := px.park(c.r.now())
 		c.r.stateChanged(px, before, after)
 		c.park(items, now)
 	}

@@ -144,6 +144,8 @@ type Relay struct {
 	dl     *deadletter.Writer
 	topics map[string]*Topic
 	pixels map[string]*pixelState
+	// pixelOrder is the configured pixels' ids, in configuration order.
+	pixelOrder []string
 
 	box mailbox
 	// buffered is the records in the pipeline (read, not done) and
@@ -233,6 +235,7 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 	}
 	for _, p := range cfg.Pixels {
 		r.pixels[p.ID] = &pixelState{Pixel: p, stateGauge: r.m.pixelState}
+		r.pixelOrder = append(r.pixelOrder, p.ID)
 	}
 	m.zero(names, cfg.Pixels)
 	r.kopts = append(append([]kgo.Opt{}, kopts...),

@@ -25,7 +25,14 @@ type pixelState struct {
 	reason       string    // the last failure: a Reason* constant
 	code         int       // Meta's code of the last failure, 0 without an answer
 	parked       bool      // its events were parked since the last success
-	interrupt    chan struct{}
+	// misconfigured: freight could not send for the pixel (no token, no
+	// app secret) since Meta last served it.
+	misconfigured bool
+	lastServed    time.Time // Meta's last answer for the events (accepted or refused)
+	lastAccepted  time.Time // Meta's last 2xx
+	lastError     *StatusError
+	window        minutes // the last hour's counts, for /status
+	interrupt     chan struct{}
 	// stateGauge is freight_pixel_state, set under mu so that concurrent
 	// changes never leave two states at 1.
 	stateGauge *prometheus.GaugeVec
@@ -39,29 +46,37 @@ const (
 	ReasonDeprecated  = "deprecated"
 )
 
-// stateLocked names the pixel's state; p.mu is held.
-func (p *pixelState) stateLocked() string {
+// stateLocked names the pixel's state at now; p.mu is held.
+func (p *pixelState) stateLocked(now time.Time) string {
 	switch {
-	case p.failingSince.IsZero():
-		return "ok"
-	case p.parked:
-		return "parked"
-	case p.reason == ReasonAuth:
-		return "auth_failed"
-	case p.reason == ReasonThrottled:
-		return "throttled"
+	case !p.failingSince.IsZero() && p.parked:
+		return StateParked
+	case !p.failingSince.IsZero():
+		switch p.reason {
+		case ReasonAuth:
+			return StateAuthError
+		case ReasonThrottled:
+			return StateThrottled
+		case ReasonDeprecated:
+			return StateConfigError
+		}
+		return StateFailing
+	case p.misconfigured:
+		return StateConfigError
+	case p.lastServed.IsZero() || now.Sub(p.lastServed) > idleAfter:
+		return StateIdle
 	}
-	return "failing"
+	return StateOK
 }
 
 // update changes the pixel's state under its lock, sets its gauge, and
 // reports the state before and after.
-func (p *pixelState) update(f func()) (before, after string) {
+func (p *pixelState) update(now time.Time, f func()) (before, after string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	before = p.stateLocked()
+	before = p.stateLocked(now)
 	f()
-	after = p.stateLocked()
+	after = p.stateLocked(now)
 	if before != after && p.stateGauge != nil {
 		p.stateGauge.WithLabelValues(p.ID, before).Set(0)
 		p.stateGauge.WithLabelValues(p.ID, after).Set(1)
@@ -88,8 +103,8 @@ func (p *pixelState) failure() (reason string, since time.Time, code int) {
 
 // park marks the pixel parked and makes its sleeping senders hand their
 // batches back.
-func (p *pixelState) park() (before, after string) {
-	return p.update(func() {
+func (p *pixelState) park(now time.Time) (before, after string) {
+	return p.update(now, func() {
 		p.parked = true
 		if p.interrupt != nil {
 			close(p.interrupt)
@@ -156,6 +171,7 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 		stack = stack[:len(stack)-1]
 		token, err := px.Token()
 		if err != nil {
+			r.misconfigured(px, "no access token")
 			r.fail(b, deadletter.Info{Class: deadletter.ClassConfig,
 				Message: "no access token for pixel " + px.ID + ": " + err.Error()})
 			continue
@@ -163,6 +179,7 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 		var appSecret string
 		if r.cfg.AppSecret != nil {
 			if appSecret, err = r.cfg.AppSecret(); err != nil {
+				r.misconfigured(px, "no app secret")
 				r.fail(b, deadletter.Info{Class: deadletter.ClassConfig, Message: "app secret: " + err.Error()})
 				continue
 			}
@@ -182,7 +199,7 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 		}
 
 		if res.Outcome == capi.OK || res.Outcome == capi.Rejected || res.Outcome == capi.TooOld {
-			r.served(px) // Meta took the token and answered for the events
+			r.served(px, res) // Meta took the token and answered for the events
 		}
 		switch res.Outcome {
 		case capi.OK:
@@ -400,8 +417,17 @@ func (r *Relay) handBack(bs [][]*item) {
 }
 
 // served records that Meta answered for the pixel's events.
-func (r *Relay) served(px *pixelState) {
-	before, after := px.update(func() { px.failingSince, px.parked, px.reason, px.code = time.Time{}, false, "", 0 })
+func (r *Relay) served(px *pixelState, res capi.Result) {
+	now := r.now()
+	before, after := px.update(now, func() {
+		px.failingSince, px.parked, px.reason, px.code, px.misconfigured = time.Time{}, false, "", 0, false
+		px.lastServed = now
+		if res.Outcome == capi.OK {
+			px.lastAccepted = now
+		} else {
+			px.lastError = statusError(now, "rejected", res)
+		}
+	})
 	r.stateChanged(px, before, after)
 }
 
@@ -416,13 +442,36 @@ func (r *Relay) failing(px *pixelState, res capi.Result, now time.Time) {
 	case capi.Deprecated:
 		reason = ReasonDeprecated
 	}
-	before, after := px.update(func() {
+	before, after := px.update(now, func() {
 		if px.failingSince.IsZero() {
 			px.failingSince = now
 		}
 		px.reason, px.code = reason, res.Code
+		px.lastError = statusError(now, reason, res)
 	})
 	r.stateChanged(px, before, after)
+}
+
+// misconfigured records that freight cannot send for the pixel: its
+// events are dead-lettered as config, and it shows config_error until Meta
+// serves it again.
+func (r *Relay) misconfigured(px *pixelState, title string) {
+	now := r.now()
+	before, after := px.update(now, func() {
+		px.misconfigured = true
+		px.lastError = &StatusError{Time: now, Reason: ReasonConfig, Title: title}
+	})
+	r.stateChanged(px, before, after)
+}
+
+func statusError(now time.Time, reason string, res capi.Result) *StatusError {
+	title := res.Title
+	if title == "" && res.Code == 0 {
+		// No Graph error (a timeout, a proxy's page): freight's own
+		// description of what came back, which holds no event data.
+		title = res.Message
+	}
+	return &StatusError{Time: now, Reason: reason, Code: res.Code, Subcode: res.Subcode, Title: title, FBTraceID: res.FBTraceID}
 }
 
 // stateChanged logs a change of the pixel's state, with the Graph error
@@ -432,7 +481,10 @@ func (r *Relay) stateChanged(px *pixelState, before, after string) {
 		return
 	}
 	reason, since, code := px.failure()
-	if after == "ok" {
+	switch {
+	case before == StateIdle && after == StateOK, before == StateOK && after == StateIdle:
+		return // traffic began or paused: nothing failed
+	case after == StateOK || after == StateIdle:
 		r.log.Info("pixel served again", "pixel", px.ID, "was", before)
 		return
 	}
