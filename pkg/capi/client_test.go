@@ -171,7 +171,10 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 	}{
 		{event.KindWeb, `{"event_id":"1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","event_source_url":"https://x.com","user":{"email":"a@x.com","phone":"650 555 1212","first_name":"Ann","last_name":"Lee","gender":"F","date_of_birth":"1990-01-02","city":"Menlo Park","state":"CA","zip":"94025","country":"US","external_id":"U1","client_user_agent":"UA","client_ip_address":"203.0.113.1","fbp":"fb.1.1.1","fbclid":"abc"},"custom":{"value":1,"currency":"USD","contents":[{"id":"A","quantity":1,"item_price":1}]}}`},
 		{event.KindCRM, `{"event_id":"2","event_name":"Lead","event_time":` + nowS + `,"pixel_id":"7","crm_id":"C","lead_event_source":"Acme","user":{"email":"a@x.com","lead_id":123456789012345}}`},
-		{event.KindCRM, `{"event_id":"3","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","user":{"email":"a@x.com","client_ip_address":"203.0.113.9, 10.0.0.1"},"custom":{"value":"50","currency":"EUR","properties":{"tier":"gold","score":42,"ratio":0.5,"vip":true}}}`},
+		{event.KindCRM, `{"event_id":"3","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","customer_segmentation":"existing_customer","user":{"email":"a@x.com","client_ip_address":"203.0.113.9, 10.0.0.1"},"custom":{"value":"50","currency":"EUR","properties":{"tier":"gold","score":42,"ratio":0.5,"vip":true}}}`},
+		{event.KindWeb, `{"event_id":"4","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","action_source":"app","user":{"email":"a@x.com","madid":"38400000-8cf0-11bd-b23e-10b96e40000d"},` +
+			`"app_data":{"advertiser_tracking_enabled":true,"extinfo":["a2","com.example","1","1.0","14","Pixel","en_US","CET","","1080","2400","2.6","8","128","64","Europe/Berlin"]},` +
+			`"custom":{"value":20,"currency":"EUR","net_revenue":"7.5","contents":[{"id":"A","quantity":2,"item_price":10,"title":"Boot","description":"Waterproof","brand":"Acme","category":"Shoes"}]}}`},
 	} {
 		e := decode(t, in.raw)
 		ev, err := Map(&e, in.kind, Options{}, now)
@@ -190,6 +193,22 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 	}
 	if stand.Count("7", "Purchase", "3") != 1 {
 		t.Error("the event with a string value, literal properties and a forwarded-for list was not recorded")
+	}
+	if stand.Count("7", "Purchase", "4") != 1 {
+		t.Error("the app event without application_tracking_enabled, with net_revenue and full contents, was not recorded")
+	}
+	for _, r := range stand.Events() {
+		if r.EventID == "3" && r.Fields()["customer_segmentation"] != "existing_customer" {
+			t.Errorf("customer_segmentation sent as %v, want the string given", r.Fields()["customer_segmentation"])
+		}
+		if r.EventID != "4" {
+			continue
+		}
+		cd, _ := r.Fields()["custom_data"].(map[string]any)
+		item, _ := cd["contents"].([]any)[0].(map[string]any)
+		if cd["net_revenue"] == nil || item["title"] != "Boot" || item["brand"] != "Acme" || item["category"] != "Shoes" || item["description"] != "Waterproof" {
+			t.Errorf("custom_data sent %v: net_revenue or a contents field is missing", cd)
+		}
 	}
 }
 

@@ -57,7 +57,11 @@ func appendServerEvent(b []byte, se *ServerEvent) []byte {
 		b = appendStringField(b, "event_id", o.EventID)
 		b = append(b, '}')
 	}
-	if len(se.CustomerSegmentation) > 0 {
+	switch {
+	case se.CustomerSegment != "":
+		b = append(b, `,"customer_segmentation":`...)
+		b = appendString(b, se.CustomerSegment)
+	case len(se.CustomerSegmentation) > 0:
 		b = append(b, `,"customer_segmentation":`...)
 		b = appendStringMap(b, se.CustomerSegmentation, nil)
 	}
@@ -135,7 +139,7 @@ func appendUserData(b []byte, u *UserData) []byte {
 // is dropped so that it never overrides one.
 var customFields = map[string]bool{"value": true, "currency": true, "content_ids": true, "contents": true,
 	"content_type": true, "content_name": true, "content_category": true, "order_id": true, "num_items": true,
-	"predicted_ltv": true, "search_string": true, "status": true, "delivery_category": true,
+	"predicted_ltv": true, "net_revenue": true, "search_string": true, "status": true, "delivery_category": true,
 	"lead_event_source": true, "event_source": true}
 
 func appendCustomData(b []byte, c *event.Custom, leadEventSource string) []byte {
@@ -176,6 +180,10 @@ func appendCustomData(b []byte, c *event.Custom, leadEventSource string) []byte 
 					b = appendFloat(b, *it.ItemPrice)
 				}
 				b = appendStringField(b, "delivery_category", it.DeliveryCategory)
+				b = appendStringField(b, "title", it.Title)
+				b = appendStringField(b, "description", it.Description)
+				b = appendStringField(b, "brand", it.Brand)
+				b = appendStringField(b, "category", it.Category)
 				b = append(b, '}')
 			}
 			b = append(b, ']')
@@ -194,6 +202,10 @@ func appendCustomData(b []byte, c *event.Custom, leadEventSource string) []byte 
 		if c.PredictedLTV != nil {
 			b = appendKey(b, n, "predicted_ltv")
 			b = appendFloat(b, *c.PredictedLTV)
+		}
+		if c.NetRevenue != nil {
+			b = appendKey(b, n, "net_revenue")
+			b = appendFloat(b, *c.NetRevenue)
 		}
 		for _, f := range [...]struct{ k, v string }{{"search_string", c.SearchString}, {"status", c.Status},
 			{"delivery_category", c.DeliveryCategory}} {

@@ -76,8 +76,11 @@ func referenceJSON(t *testing.T, se *ServerEvent) any {
 				if it.ItemPrice != nil {
 					m["item_price"] = *it.ItemPrice
 				}
-				if it.DeliveryCategory != "" {
-					m["delivery_category"] = it.DeliveryCategory
+				for k, v := range map[string]string{"delivery_category": it.DeliveryCategory, "title": it.Title,
+					"description": it.Description, "brand": it.Brand, "category": it.Category} {
+					if v != "" {
+						m[k] = v
+					}
 				}
 				cs = append(cs, m)
 			}
@@ -95,6 +98,9 @@ func referenceJSON(t *testing.T, se *ServerEvent) any {
 		}
 		if c.PredictedLTV != nil {
 			cd["predicted_ltv"] = *c.PredictedLTV
+		}
+		if c.NetRevenue != nil {
+			cd["net_revenue"] = *c.NetRevenue
 		}
 	}
 	if se.LeadEventSource != "" {
@@ -144,9 +150,10 @@ func TestEncoderAgreesWithEncodingJSON(t *testing.T) {
 			OriginalEventData:    &event.OriginalEventData{EventName: "Purchase", EventTime: event.TimeOf(1795867000123), OrderID: "o", EventID: "e"},
 			CustomerSegmentation: map[string]string{"b": "2", "a": "1"},
 			Custom: &event.Custom{Value: f(12.5), Currency: "eur", ContentIDs: []string{"1", "2"},
-				Contents:    []event.Content{{ID: "A", Quantity: i(2), ItemPrice: f(1e-7), DeliveryCategory: "home_delivery"}, {ID: "B"}},
+				Contents: []event.Content{{ID: "A", Quantity: i(2), ItemPrice: f(1e-7), DeliveryCategory: "home_delivery",
+					Title: "Boot \"Trail\"", Description: "d\n", Brand: "b", Category: "c > d"}, {ID: "B"}},
 				ContentType: "product", ContentName: "Shoe ☃", ContentCategory: "c", OrderID: "o", NumItems: i(3),
-				PredictedLTV: f(1e22), SearchString: "s", Status: "ok", DeliveryCategory: "curbside",
+				PredictedLTV: f(1e22), NetRevenue: f(-3.5), SearchString: "s", Status: "ok", DeliveryCategory: "curbside",
 				Properties: map[string]string{"color": "red", "value": "must not override", "z\u2028": "\x01"}},
 			LeadEventSource: "Acme CRM"}},
 		{"empty data processing options and app data", ServerEvent{EventName: "A", EventTime: 1, ActionSource: "app",

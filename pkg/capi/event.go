@@ -39,6 +39,7 @@ type ServerEvent struct {
 	AppData              *event.AppData           `json:"-"`
 	OriginalEventData    *event.OriginalEventData `json:"-"`
 	CustomerSegmentation map[string]string        `json:"-"`
+	CustomerSegment      string                   `json:"-"` // the string form, which wins
 
 	// dropped are the hashed keys of which a value was left out because
 	// it did not normalize.
@@ -346,6 +347,7 @@ func toServerEvent(e *event.Event, kind event.Kind, opts Options) (*ServerEvent,
 		AppData:                      e.AppData,
 		OriginalEventData:            e.OriginalEventData,
 		CustomerSegmentation:         e.CustomerSegmentation,
+		CustomerSegment:              e.CustomerSegment,
 	}
 	if se.ActionSource == "" {
 		se.ActionSource = "website"

@@ -143,8 +143,10 @@ func checkAppData(se *ServerEvent) error {
 		}
 		return nil
 	}
-	if a.AdvertiserTrackingEnabled == nil || a.ApplicationTrackingEnabled == nil {
-		return invalid("app_data.advertiser_tracking_enabled and app_data.application_tracking_enabled are required")
+	// application_tracking_enabled is optional: Meta takes app events
+	// without it (sent when given).
+	if a.AdvertiserTrackingEnabled == nil {
+		return invalid("app_data.advertiser_tracking_enabled is required")
 	}
 	if len(a.Extinfo) != extinfoLen {
 		return invalid("app_data.extinfo must have %d values (empty strings for unknown ones), it has %d", extinfoLen, len(a.Extinfo))

@@ -1064,6 +1064,8 @@ var customFields = fields[Custom]{
 		longValue, (*avro.Writer).WriteLong, nil),
 	"predicted_ltv": nullable(func(c *Custom) **float64 { return &c.PredictedLTV },
 		doubleValue, (*avro.Writer).WriteDouble, finite("custom.predicted_ltv")),
+	"net_revenue": nullable(func(c *Custom) **float64 { return &c.NetRevenue },
+		doubleValue, (*avro.Writer).WriteDouble, finite("custom.net_revenue")),
 	"search_string":     str(func(c *Custom) *string { return &c.SearchString }),
 	"status":            str(func(c *Custom) *string { return &c.Status }),
 	"delivery_category": str(func(c *Custom) *string { return &c.DeliveryCategory }),
@@ -1077,6 +1079,10 @@ var contentFields = fields[Content]{
 	"item_price": nullable(func(c *Content) **float64 { return &c.ItemPrice },
 		doubleValue, (*avro.Writer).WriteDouble, finite("custom.contents[].item_price")),
 	"delivery_category": str(func(c *Content) *string { return &c.DeliveryCategory }),
+	"title":             str(func(c *Content) *string { return &c.Title }),
+	"description":       str(func(c *Content) *string { return &c.Description }),
+	"brand":             str(func(c *Content) *string { return &c.Brand }),
+	"category":          str(func(c *Content) *string { return &c.Category }),
 }
 
 var appDataFields = fields[AppData]{

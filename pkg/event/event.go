@@ -47,6 +47,10 @@ type Event struct {
 	MessagingChannel     string             `json:"messaging_channel"`
 	OriginalEventData    *OriginalEventData `json:"original_event_data"`
 	CustomerSegmentation map[string]string  `json:"customer_segmentation"`
+	// CustomerSegment is customer_segmentation given as a string, Meta's
+	// form (an enum value), sent as such; the map form is kept for the
+	// producers that send one.
+	CustomerSegment string `json:"-"`
 
 	// CRM events only.
 	CRMID           string `json:"crm_id"`
@@ -120,6 +124,7 @@ type Custom struct {
 	OrderID          string            `json:"order_id"`
 	NumItems         *int64            `json:"num_items"`
 	PredictedLTV     *float64          `json:"predicted_ltv"`
+	NetRevenue       *float64          `json:"net_revenue"`
 	SearchString     string            `json:"search_string"`
 	Status           string            `json:"status"`
 	DeliveryCategory string            `json:"delivery_category"`
@@ -136,6 +141,10 @@ type Content struct {
 	Quantity         *int64   `json:"quantity"`
 	ItemPrice        *float64 `json:"item_price"`
 	DeliveryCategory string   `json:"delivery_category"`
+	Title            string   `json:"title"`
+	Description      string   `json:"description"`
+	Brand            string   `json:"brand"`
+	Category         string   `json:"category"`
 }
 
 // Strings is a value that producers may give as one string or an array of

@@ -179,7 +179,11 @@ func (d *decoder) event(v *fastjson.Value) Event {
 		case "original_event_data":
 			e.OriginalEventData = d.originalEventData(v)
 		case "customer_segmentation":
-			e.CustomerSegmentation = d.stringMap("customer_segmentation", v)
+			if v.Type() == fastjson.TypeString {
+				e.CustomerSegment = d.str("customer_segmentation", v)
+			} else {
+				e.CustomerSegmentation = d.stringMap("customer_segmentation", v)
+			}
 		case "crm_id":
 			e.CRMID = d.str("crm_id", v)
 		case "lead_event_source":
@@ -290,6 +294,8 @@ func (d *decoder) custom(v *fastjson.Value) *Custom {
 			c.NumItems = d.int64Ptr("custom.num_items", v)
 		case "predicted_ltv":
 			c.PredictedLTV = d.floatPtr("custom.predicted_ltv", v)
+		case "net_revenue":
+			c.NetRevenue = d.floatPtr("custom.net_revenue", v)
 		case "search_string":
 			c.SearchString = d.str("custom.search_string", v)
 		case "status":
@@ -330,6 +336,14 @@ func (d *decoder) contents(v *fastjson.Value) []Content {
 				c.ItemPrice = d.floatPtr("custom.contents[].item_price", v)
 			case "delivery_category":
 				c.DeliveryCategory = d.str("custom.contents[].delivery_category", v)
+			case "title":
+				c.Title = d.str("custom.contents[].title", v)
+			case "description":
+				c.Description = d.str("custom.contents[].description", v)
+			case "brand":
+				c.Brand = d.str("custom.contents[].brand", v)
+			case "category":
+				c.Category = d.str("custom.contents[].category", v)
 			}
 		})
 		out = append(out, c)

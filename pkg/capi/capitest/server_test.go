@@ -302,10 +302,16 @@ func TestEventValidation(t *testing.T) {
 		{name: "data_processing_options other than LDU", mutate: func(e map[string]any) { e["data_processing_options"] = []any{"GDPR"} }},
 		{name: "data_processing_options as a string", mutate: func(e map[string]any) { e["data_processing_options"] = "LDU" }},
 		{name: "app event without app_data", base: crmEvent, mutate: func(e map[string]any) { e["action_source"] = "app" }},
-		{name: "app_data without tracking flags", base: crmEvent, mutate: func(e map[string]any) {
+		{name: "app_data without advertiser_tracking_enabled", base: crmEvent, mutate: func(e map[string]any) {
 			e["action_source"] = "app"
 			ad := appData()
-			delete(ad, "application_tracking_enabled")
+			delete(ad, "advertiser_tracking_enabled")
+			e["app_data"] = ad
+		}},
+		{name: "application_tracking_enabled not a boolean", base: crmEvent, mutate: func(e map[string]any) {
+			e["action_source"] = "app"
+			ad := appData()
+			ad["application_tracking_enabled"] = "yes"
 			e["app_data"] = ad
 		}},
 		{name: "extinfo of 15 values", base: crmEvent, mutate: func(e map[string]any) {
@@ -331,7 +337,7 @@ func TestEventValidation(t *testing.T) {
 		}},
 		{name: "page_id as number", subcode: subcodeInvalidUserData, field: "page_id", mutate: func(e map[string]any) { ud(e)["page_id"] = 1 }},
 		{name: "original_event_data without time", mutate: func(e map[string]any) { e["original_event_data"] = map[string]any{"event_name": "Purchase"} }},
-		{name: "customer_segmentation not an object", mutate: func(e map[string]any) { e["customer_segmentation"] = "high" }},
+		{name: "customer_segmentation a number", mutate: func(e map[string]any) { e["customer_segmentation"] = 3 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -357,10 +357,11 @@ func validateIntegrations(ev eventFields, source string) *graphError {
 		}
 		var buf [16]member
 		ad := ev.appData.fields(buf[:])
-		for _, k := range []string{"advertiser_tracking_enabled", "application_tracking_enabled"} {
-			if v := ad.get(k); v == nil || !v.isBool() {
-				return invalid("param app_data.%s is required and must be a boolean", k)
-			}
+		if v := ad.get("advertiser_tracking_enabled"); v == nil || !v.isBool() {
+			return invalid("param app_data.advertiser_tracking_enabled is required and must be a boolean")
+		}
+		if v := ad.get("application_tracking_enabled"); v != nil && !v.isBool() {
+			return invalid("param app_data.application_tracking_enabled must be a boolean")
 		}
 		ext := ad.get("extinfo")
 		if ext == nil || !isStringList(ext, true) || !ext.isArray() || len(slices.Collect(ext.elements())) != 16 {
@@ -407,8 +408,8 @@ func validateIntegrations(ev eventFields, source string) *graphError {
 			return invalid("param original_event_data.event_time is required and must be an integer")
 		}
 	}
-	if ev.segmentation != nil && !ev.segmentation.isObject() {
-		return invalid("param customer_segmentation must be an object")
+	if ev.segmentation != nil && !ev.segmentation.isObject() && !ev.segmentation.isString() {
+		return invalid("param customer_segmentation must be a string")
 	}
 	return nil
 }
@@ -527,7 +528,7 @@ func validateCustomData(v rawValue, eventName string) *graphError {
 			return invalid("param custom_data.currency must be an ISO 4217 currency code")
 		}
 	}
-	for _, k := range []string{"num_items", "predicted_ltv"} {
+	for _, k := range []string{"num_items", "predicted_ltv", "net_revenue"} {
 		if v := cd.get(k); v != nil && !v.isNumber() {
 			return invalid("param custom_data.%s must be a number", k)
 		}
@@ -544,6 +545,11 @@ func validateCustomData(v rawValue, eventName string) *graphError {
 			cf := c.fields(buf[:])
 			if id, ok := cf.get("id").text(); !ok || len(id) == 0 {
 				return invalid("param custom_data.contents[].id is required")
+			}
+			for _, k := range []string{"title", "description", "brand", "category", "delivery_category"} {
+				if v := cf.get(k); v != nil && !v.isString() {
+					return invalid("param custom_data.contents[].%s must be a string", k)
+				}
 			}
 		}
 	}
