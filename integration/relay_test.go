@@ -489,3 +489,35 @@ func TestEventsWithoutAnIDAreSentOnce(t *testing.T) {
 		t.Errorf("freight_events_deduplicated_total = %v, want 1", n)
 	}
 }
+
+// An event's own test_event_code sends it to the Test Events tab, in a
+// request of its own code (the code is the request's); the others go with
+// the pixel's code, or none.
+func TestAnEventsOwnTestEventCode(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	cfg.CAPI.Pixels[0].TestEventCode = "TESTPIXEL"
+	cfg.Batch.MaxWait = time.Second // the four events in one batch
+	in := e.start(cfg)
+	e.kafka.Produce(
+		webEvent("tc-1", pixelA).with("test_event_code", "T1").record(webT, 0),
+		webEvent("tc-2", pixelA).record(webT, 0),
+		webEvent("tc-3", pixelA).with("test_event_code", "T2").record(webT, 0),
+		webEvent("tc-4", pixelA).with("test_event_code", "T1").record(webT, 0),
+		webEvent("tc-5", pixelB).record(webT, 0),
+	)
+	e.waitCaughtUp(cfg)
+	want := map[string]string{"tc-1": "T1", "tc-2": "TESTPIXEL", "tc-3": "T2", "tc-4": "T1", "tc-5": ""}
+	got := map[string]string{}
+	for _, r := range e.meta.Events() {
+		got[r.EventID] = r.TestEventCode
+	}
+	for id, code := range want {
+		if c, ok := got[id]; !ok || c != code {
+			t.Errorf("%s: sent with test_event_code %q (sent: %v), want %q", id, c, ok, code)
+		}
+	}
+	if n := in.counter("freight_events_sent_total"); n != 5 {
+		t.Errorf("freight_events_sent_total = %v, want 5", n)
+	}
+}

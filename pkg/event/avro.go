@@ -1017,6 +1017,7 @@ var eventFields = fields[Event]{
 	"messaging_channel":     str(func(e *Event) *string { return &e.MessagingChannel }),
 	"original_event_data":   nested(func(e *Event) **OriginalEventData { return &e.OriginalEventData }, originalFields),
 	"customer_segmentation": stringMap(func(e *Event) *map[string]string { return &e.CustomerSegmentation }),
+	"test_event_code":       str(func(e *Event) *string { return &e.TestEventCode }),
 	"crm_id":                str(func(e *Event) *string { return &e.CRMID }),
 	"lead_event_source":     str(func(e *Event) *string { return &e.LeadEventSource }),
 }

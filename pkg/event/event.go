@@ -53,6 +53,10 @@ type Event struct {
 	CustomerSegment string `json:"-"`
 
 	// CRM events only.
+	// TestEventCode sends the event to Events Manager's Test Events tab
+	// (the request's test_event_code; freight groups requests by it).
+	TestEventCode string `json:"test_event_code"`
+
 	CRMID           string `json:"crm_id"`
 	LeadEventSource string `json:"lead_event_source"`
 }

@@ -184,6 +184,8 @@ func (d *decoder) event(v *fastjson.Value) Event {
 			} else {
 				e.CustomerSegmentation = d.stringMap("customer_segmentation", v)
 			}
+		case "test_event_code":
+			e.TestEventCode = d.str("test_event_code", v)
 		case "crm_id":
 			e.CRMID = d.str("crm_id", v)
 		case "lead_event_source":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -152,7 +153,7 @@ func (p *pixelState) unblockedAt() time.Time {
 // is reported to the coordinator exactly once: sent, failed or abandoned.
 func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 	defer r.box.post(batchDone{pixel: px.ID})
-	stack := [][]*item{items}
+	stack := byTestCode(items)
 	failures := 0
 	for len(stack) > 0 {
 		b := stack[len(stack)-1]
@@ -189,8 +190,12 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			events[i] = it.ev.JSON
 			it.attempts++
 		}
+		testCode := b[0].ev.TestEventCode // one per request: byTestCode
+		if testCode == "" {
+			testCode = px.TestEventCode
+		}
 		res := r.deps.CAPI.Send(ctx, capi.Request{PixelID: px.ID, Token: token, AppSecret: appSecret,
-			TestEventCode: px.TestEventCode, Events: events})
+			TestEventCode: testCode, Events: events})
 		r.m.requests.WithLabelValues(px.ID, res.Outcome.String()).Inc()
 		r.m.requestSeconds.WithLabelValues(px.ID).Observe(res.Duration.Seconds())
 		r.m.batchEvents.Observe(float64(len(b)))
@@ -251,6 +256,34 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			}
 		}
 	}
+}
+
+// byTestCode splits a batch into one per test_event_code, which is the
+// request's, not the event's: events with a code of their own go to the
+// Test Events tab in requests of their own. A batch of one code (the usual
+// case) stays as it is.
+func byTestCode(items []*item) [][]*item {
+	if len(items) == 0 {
+		return nil
+	}
+	first := items[0].ev.TestEventCode
+	if !slices.ContainsFunc(items, func(it *item) bool { return it.ev.TestEventCode != first }) {
+		return [][]*item{items}
+	}
+	var out [][]*item
+	index := map[string]int{}
+	for _, it := range items {
+		i, ok := index[it.ev.TestEventCode]
+		if !ok {
+			i = len(out)
+			index[it.ev.TestEventCode] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], it)
+	}
+	// The stack is worked from its end: the first code's batch goes first.
+	slices.Reverse(out)
+	return out
 }
 
 // maxRetryAfter caps how long one answer of Meta's blocks a pixel.

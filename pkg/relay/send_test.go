@@ -1,8 +1,12 @@
 package relay
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/freight-relay/freight/pkg/capi"
 )
 
 func TestBackoffGrowsWithJitterAndIsCapped(t *testing.T) {
@@ -76,5 +80,43 @@ func TestPaceSlowsAPixelNearItsLimit(t *testing.T) {
 		if got := r.pace(tt.usage); got != tt.want {
 			t.Errorf("pace(%v) = %v, want %v", tt.usage, got, tt.want)
 		}
+	}
+}
+
+func TestByTestCodeMakesOneRequestPerCode(t *testing.T) {
+	mk := func(codes ...string) []*item {
+		var out []*item
+		for i, c := range codes {
+			out = append(out, &item{ev: capi.Event{EventID: strconv.Itoa(i), TestEventCode: c}})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		codes []string
+		want  string // the batches in the order they are sent: ids per batch
+	}{
+		{"none", nil, ""},
+		{"one code", []string{"", "", ""}, "0,1,2"},
+		{"one own code", []string{"T1", "T1"}, "0,1"},
+		{"mixed, first code first, order kept", []string{"T1", "", "T2", "T1", ""}, "0,3 1,4 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stack := byTestCode(mk(tc.codes...))
+			var got []string
+			for i := len(stack) - 1; i >= 0; i-- { // sendBatch pops from the end
+				var ids []string
+				for _, it := range stack[i] {
+					ids = append(ids, it.ev.EventID)
+					if it.ev.TestEventCode != stack[i][0].ev.TestEventCode {
+						t.Errorf("batch %d mixes codes", i)
+					}
+				}
+				got = append(got, strings.Join(ids, ","))
+			}
+			if s := strings.Join(got, " "); s != tc.want {
+				t.Errorf("batches %q, want %q", s, tc.want)
+			}
+		})
 	}
 }
