@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -519,5 +521,36 @@ func TestAnEventsOwnTestEventCode(t *testing.T) {
 	}
 	if n := in.counter("freight_events_sent_total"); n != 5 {
 		t.Errorf("freight_events_sent_total = %v, want 5", n)
+	}
+}
+
+// capi.normalization reaches the mapping: documented (the default) sends
+// Meta's ISO code for "UK", param-builder the builder's "uk".
+func TestNormalizationModeIsConfigured(t *testing.T) {
+	for _, tc := range []struct{ mode, want string }{
+		{"", "gb"},
+		{config.NormalizationParamBuilder, "uk"},
+	} {
+		t.Run("mode "+tc.mode, func(t *testing.T) {
+			e := newEnv(t, 1)
+			cfg := e.config()
+			if tc.mode != "" {
+				cfg.CAPI.Normalization = tc.mode
+			}
+			e.start(cfg)
+			e.kafka.Produce(webEvent("n-1", pixelA).with("user", map[string]any{"email": "a@example.com", "country": "UK",
+				"client_user_agent": "Mozilla/5.0 (test)", "client_ip_address": "203.0.113.7"}).record(webT, 0))
+			e.waitCaughtUp(cfg)
+			evs := e.meta.Events()
+			if len(evs) != 1 {
+				t.Fatalf("Meta got %d events, want 1", len(evs))
+			}
+			ud, _ := evs[0].Fields()["user_data"].(map[string]any)
+			country, _ := ud["country"].([]any)
+			sum := sha256.Sum256([]byte(tc.want))
+			if len(country) != 1 || country[0] != hex.EncodeToString(sum[:]) {
+				t.Errorf("country sent as %v, want the hash of %q", ud["country"], tc.want)
+			}
+		})
 	}
 }

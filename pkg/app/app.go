@@ -130,6 +130,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 		ClaimLease:          cfg.Dedup.ClaimLease,
 		ShutdownGrace:       cfg.ShutdownTimeout,
 		PlainExternalID:     cfg.Identity.ExternalIDHashing == config.HashingNone,
+		Normalization:       capi.Normalization(cfg.CAPI.Normalization),
 		LinkBy:              cfg.Identity.LinkBy,
 		StartAtEnd:          cfg.Kafka.StartOffset == config.StartOffsetLatest,
 		MaxRecordBytes:      cfg.Kafka.MaxRecordBytes,

@@ -197,6 +197,8 @@ type Options struct {
 	// (identity.external_id_hashing: none), to match a Pixel that sends it
 	// so.
 	PlainExternalID bool
+	// Normalization is capi.normalization; "" is Documented.
+	Normalization Normalization
 }
 
 // Map turns a raw event into a server event: defaults by topic kind,
@@ -367,7 +369,7 @@ func toServerEvent(e *event.Event, kind event.Kind, opts Options) (*ServerEvent,
 		if err := checkValueCounts(e.User); err != nil {
 			return nil, "", err
 		}
-		se.dropped = mapUser(&se.UserData, e.User, e.EventTime, opts.PlainExternalID, e.EventSourceURL, e.ReferrerURL)
+		se.dropped = mapUser(&se.UserData, e.User, e.EventTime, opts, e.EventSourceURL, e.ReferrerURL)
 	}
 	if err := validate(se); err != nil {
 		return nil, "", err
@@ -400,7 +402,7 @@ func checkValueCounts(u *event.User) error {
 
 // mapUser maps the event's user; urls are its event_source_url and
 // referrer_url, where an fbclid may be.
-func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool, urls ...string) (dropped Field) {
+func mapUser(u *UserData, in *event.User, t event.Time, opts Options, urls ...string) (dropped Field) {
 	var a arena
 	hash := func(i int, values []string, norm normalizer) []string {
 		out, d := hashAll(&a, values, norm)
@@ -410,25 +412,37 @@ func mapUser(u *UserData, in *event.User, t event.Time, plainExternalID bool, ur
 		return out
 	}
 	u.Em = hash(fEm, in.Email, normEmail)
-	// A phone in national form is put in E.164 for the event's country.
-	var region string
-	if len(in.Phone) > 0 {
-		region = phoneRegion(in.Country)
-	}
-	ph, d := hashPhones(&a, in.Phone, region)
-	if d {
-		dropped |= 1 << fPh
-	}
-	u.Ph = ph
-	u.Fn = hash(fFn, in.FirstName, normName)
-	u.Ln = hash(fLn, in.LastName, normName)
 	u.Ge = hash(fGe, in.Gender, normGender)
 	u.Db = hash(fDb, in.DateOfBirth, normDOB)
-	u.Ct = hash(fCt, in.City, normAlnum)
-	u.St = hash(fSt, in.State, normState)
-	u.Zp = hash(fZp, in.Zip, normZip)
-	u.Country = hash(fCountry, in.Country, normCountry)
-	if plainExternalID {
+	if opts.Normalization == ParamBuilder {
+		// A phone in national form is put in E.164 for the event's country.
+		var region string
+		if len(in.Phone) > 0 {
+			region = phoneRegion(in.Country, normCountry)
+		}
+		u.Ph = hash(fPh, in.Phone, func(v string) string { return normPhoneIn(v, region) })
+		u.Fn = hash(fFn, in.FirstName, normName)
+		u.Ln = hash(fLn, in.LastName, normName)
+		u.Ct = hash(fCt, in.City, normAlnum)
+		u.St = hash(fSt, in.State, normState)
+		u.Zp = hash(fZp, in.Zip, normZip)
+		u.Country = hash(fCountry, in.Country, normCountry)
+	} else {
+		// The event's country decides what a national phone number, a US
+		// state name and a US zip are.
+		var region string
+		if len(in.Phone) > 0 || len(in.State) > 0 || len(in.Zip) > 0 {
+			region = phoneRegion(in.Country, normCountryDoc)
+		}
+		u.Ph = hash(fPh, in.Phone, func(v string) string { return normPhoneDoc(v, region) })
+		u.Fn = hash(fFn, in.FirstName, normLetters)
+		u.Ln = hash(fLn, in.LastName, normLetters)
+		u.Ct = hash(fCt, in.City, normLetters)
+		u.St = hash(fSt, in.State, func(v string) string { return normStateDoc(v, region) })
+		u.Zp = hash(fZp, in.Zip, func(v string) string { return normZipDoc(v, region) })
+		u.Country = hash(fCountry, in.Country, normCountryDoc)
+	}
+	if opts.PlainExternalID {
 		u.ExternalID = plainAll(&a, in.ExternalID, normExternalID)
 	} else {
 		u.ExternalID = hash(fExternalID, in.ExternalID, normExternalID)

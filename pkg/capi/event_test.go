@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -339,16 +340,29 @@ func first(m map[string]any, key string) any {
 
 func BenchmarkMap(b *testing.B) {
 	raw := []byte(`{"event_id":"web-1","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"111111111111111","event_source_url":"https://shop.example.com/p/1","user":{"email":" Ann.Smith@Example.com ","phone":"+1 (650) 555-1212","first_name":"Ann","last_name":"Smith","city":"Menlo Park","state":"CA","zip":"94025","country":"US","external_id":"U-42","client_user_agent":"Mozilla/5.0","client_ip_address":"203.0.113.7","fbp":"fb.1.1.2"},"custom":{"value":12.5,"currency":"USD","content_ids":["SKU-1"]}}`)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(raw)))
+	for _, mode := range []Normalization{Documented, ParamBuilder} {
+		b.Run(string(mode), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				e, err := event.JSON{}.Decode(raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := Map(&e, event.KindWeb, Options{Normalization: mode}, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCountryNames is the one-time cost of the documented mode's
+// country name table.
+func BenchmarkCountryNames(b *testing.B) {
 	for b.Loop() {
-		e, err := event.JSON{}.Decode(raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := Map(&e, event.KindWeb, Options{}, now); err != nil {
-			b.Fatal(err)
-		}
+		countryByName = sync.OnceValue(buildCountryNames)
+		_ = countryByName()
 	}
 }
 

@@ -126,10 +126,6 @@ func plainAll(a *arena, values []string, norm normalizer) (out []string) {
 
 // hashPhones is hashAll for phone numbers, with the event's country (an
 // upper-case ISO 3166-1 alpha-2 code, or "") for numbers in national form.
-func hashPhones(a *arena, values []string, region string) ([]string, bool) {
-	return hashAll(a, values, func(v string) string { return normPhoneIn(v, region) })
-}
-
 // distinct de-duplicates the values of one field in O(n): a scan while
 // there are few (no allocation), a set beyond.
 type distinct struct{ set map[string]struct{} }
@@ -564,13 +560,13 @@ func nationalToE164(v, region string) (e164 string) {
 
 // phoneRegion returns the first of an event's countries that normalizes to a
 // 2-letter code, upper case (the form phonenumbers takes), or "".
-func phoneRegion(countries []string) string {
+func phoneRegion(countries []string, normCountry normalizer) string {
 	for _, c := range countries {
 		v := trimJS(c)
 		if isHashed(v) {
 			continue
 		}
-		if n := normCountry(v); len(n) == 2 {
+		if n := normCountry(v); len(n) == 2 && n[0] >= 'a' && n[0] <= 'z' && n[1] >= 'a' && n[1] <= 'z' {
 			return upperPairs[(int(n[0]-'a'))*26+int(n[1]-'a')]
 		}
 	}

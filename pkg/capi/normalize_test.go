@@ -169,7 +169,7 @@ func TestPhoneRegion(t *testing.T) {
 		{nil, ""},
 	}
 	for _, tt := range tests {
-		if got := phoneRegion(tt.in); got != tt.want {
+		if got := phoneRegion(tt.in, normCountry); got != tt.want {
 			t.Errorf("phoneRegion(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -304,8 +304,20 @@ func FuzzNormalize(f *testing.F) {
 				t.Fatalf("%s(%q): one value both sent and dropped", field, s)
 			}
 		}
-		out, _ := hashPhones(new(arena), []string{s}, phoneRegion([]string{country}))
+		region := phoneRegion([]string{country}, normCountry)
+		out, _ := hashAll(new(arena), []string{s}, func(v string) string { return normPhoneIn(v, region) })
 		check("ph+country", out)
+		// The documented mode's normalizers take anything too.
+		docRegion := phoneRegion([]string{country}, normCountryDoc)
+		for field, norm := range map[string]normalizer{
+			"ph": func(v string) string { return normPhoneDoc(v, docRegion) },
+			"st": func(v string) string { return normStateDoc(v, docRegion) },
+			"zp": func(v string) string { return normZipDoc(v, docRegion) },
+			"ct": normLetters, "country": normCountryDoc,
+		} {
+			out, _ := hashAll(new(arena), []string{s}, norm)
+			check("documented "+field, out)
+		}
 		if utf8.ValidString(s) {
 			if v := trimJS(lowerJS(s)); isEmailPB(v) != emailRE.MatchString(v) {
 				t.Fatalf("isEmailPB(%q) disagrees with EMAIL_RE", v)
@@ -322,12 +334,17 @@ func BenchmarkPhone(b *testing.B) {
 		{"national form without country", "(650) 555-1212", ""},
 		{"national form with country", "(650) 555-1212", "US"},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				hashPhones(new(arena), []string{bc.in}, bc.region)
-			}
-		})
+		for _, mode := range []struct {
+			name string
+			norm func(v, region string) string
+		}{{"param-builder", normPhoneIn}, {"documented", normPhoneDoc}} {
+			b.Run(mode.name+"/"+bc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					hashAll(new(arena), []string{bc.in}, func(v string) string { return mode.norm(v, bc.region) })
+				}
+			})
+		}
 	}
 }
 

@@ -146,12 +146,21 @@ type Identity struct {
 	ExternalIDHashing string `yaml:"external_id_hashing"`
 }
 
+// Values of capi.normalization.
+const (
+	NormalizationDocumented   = "documented"
+	NormalizationParamBuilder = "param-builder"
+)
+
 // CAPI configures the Conversions API client and the pixels it serves.
 type CAPI struct {
 	BaseURL      string        `yaml:"base_url"`
 	APIVersion   string        `yaml:"api_version"`
 	PartnerAgent string        `yaml:"partner_agent"`
 	Timeout      time.Duration `yaml:"timeout"`
+	// Normalization is documented (Meta's written rules, the default) or
+	// param-builder (Meta's parameter builder, exactly).
+	Normalization string `yaml:"normalization"`
 	// AppSecretEnv names the environment variable holding the app secret; when set,
 	// every request carries appsecret_proof.
 	AppSecretEnv string  `yaml:"app_secret_env"`
@@ -247,10 +256,11 @@ func Default() Config {
 			ExternalIDHashing: HashingSHA256,
 		},
 		CAPI: CAPI{
-			BaseURL:      "https://graph.facebook.com",
-			APIVersion:   "v25.0",
-			PartnerAgent: "freight",
-			Timeout:      10 * time.Second,
+			BaseURL:       "https://graph.facebook.com",
+			APIVersion:    "v25.0",
+			PartnerAgent:  "freight",
+			Normalization: NormalizationDocumented,
+			Timeout:       10 * time.Second,
 		},
 		Batch: Batch{
 			MaxEvents:           1000,

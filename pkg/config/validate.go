@@ -275,6 +275,9 @@ func (ps *problems) capi(c CAPI) {
 		ps.add("capi.api_version", "must look like v25.0; got %q", c.APIVersion)
 	}
 	ps.positive("capi.timeout", c.Timeout)
+	if c.Normalization != NormalizationDocumented && c.Normalization != NormalizationParamBuilder {
+		ps.add("capi.normalization", "must be documented or param-builder; got %q", c.Normalization)
+	}
 	ps.envName("capi.app_secret_env", c.AppSecretEnv)
 
 	first := make(map[string]int) // pixel id -> index of its first use

@@ -144,6 +144,7 @@ func TestValidate(t *testing.T) {
 		{"api version without minor", func(c *Config) { c.CAPI.APIVersion = "v25" }, []string{"capi.api_version"}},
 		{"api version not numbers", func(c *Config) { c.CAPI.APIVersion = "v25.x" }, []string{"capi.api_version"}},
 		{"capi timeout 0", func(c *Config) { c.CAPI.Timeout = 0 }, []string{"capi.timeout"}},
+		{"unknown normalization", func(c *Config) { c.CAPI.Normalization = "builder" }, []string{"capi.normalization"}},
 		{"app_secret_env not a name", func(c *Config) { c.CAPI.AppSecretEnv = "1SECRET" }, []string{"capi.app_secret_env"}},
 		{"pixel", func(c *Config) { c.CAPI.Pixels = []Pixel{pixel} }, nil},
 		{"pixel with token file", func(c *Config) {

@@ -94,6 +94,8 @@ type Config struct {
 	// PlainExternalID sends external_id normalized, not hashed
 	// (identity.external_id_hashing: none).
 	PlainExternalID bool
+	// Normalization is capi.normalization.
+	Normalization capi.Normalization
 	// LinkBy are the identifiers the identity graph joins people by
 	// (identity.link_by); used when Deps.Identity is set.
 	LinkBy []string
@@ -555,7 +557,8 @@ func (r *Relay) prepare(ctx context.Context, rec *kgo.Record, now time.Time) *it
 		raw.EventID = derivedEventID(rec.Value)
 		r.m.derivedIDs.WithLabelValues(t.Name).Inc()
 	}
-	d, err := capi.NewDraft(&raw, t.Kind, capi.Options{DefaultPixel: t.DefaultPixel, PlainExternalID: r.cfg.PlainExternalID}, now)
+	d, err := capi.NewDraft(&raw, t.Kind, capi.Options{DefaultPixel: t.DefaultPixel,
+		PlainExternalID: r.cfg.PlainExternalID, Normalization: r.cfg.Normalization}, now)
 	if err != nil {
 		it.fail = invalidInfo(err, raw.PixelID, raw.EventID, raw.EventName)
 		return it
