@@ -174,6 +174,7 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 		{event.KindCRM, `{"event_id":"3","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","customer_segmentation":"existing_customer","user":{"email":"a@x.com","client_ip_address":"203.0.113.9, 10.0.0.1"},"custom":{"value":"50","currency":"EUR","properties":{"tier":"gold","score":42,"ratio":0.5,"vip":true}}}`},
 		{event.KindWeb, `{"event_id":"4","event_name":"Purchase","event_time":` + nowS + `,"pixel_id":"7","action_source":"app","user":{"email":"a@x.com","madid":"38400000-8cf0-11bd-b23e-10b96e40000d"},` +
 			`"app_data":{"advertiser_tracking_enabled":true,"extinfo":["a2","com.example","1","1.0","14","Pixel","en_US","CET","","1080","2400","2.6","8","128","64","Europe/Berlin"]},` +
+			`"attribution_data":{"scope":"click","visit_time":1795867000,"ad_id":"123","attribution_share":0.5,"attribution_model":"last_click","attr_window":7,"attribution_setting":{"inactivity_window_hours":24}},` +
 			`"custom":{"value":20,"currency":"EUR","net_revenue":"7.5","contents":[{"id":"A","quantity":2,"item_price":10,"title":"Boot","description":"Waterproof","brand":"Acme","category":"Shoes"}]}}`},
 	} {
 		e := decode(t, in.raw)
@@ -206,6 +207,11 @@ func TestMappedEventsPassTheStandInsValidation(t *testing.T) {
 		}
 		cd, _ := r.Fields()["custom_data"].(map[string]any)
 		item, _ := cd["contents"].([]any)[0].(map[string]any)
+		ad, _ := r.Fields()["attribution_data"].(map[string]any)
+		if ad["attribution_model"] != "last_click" || ad["attribution_share"] != 0.5 || ad["attr_window"] != 7.0 ||
+			ad["attribution_setting"].(map[string]any)["inactivity_window_hours"] != 24.0 {
+			t.Errorf("attribution_data sent %v", ad)
+		}
 		if cd["net_revenue"] == nil || item["title"] != "Boot" || item["brand"] != "Acme" || item["category"] != "Shoes" || item["description"] != "Waterproof" {
 			t.Errorf("custom_data sent %v: net_revenue or a contents field is missing", cd)
 		}

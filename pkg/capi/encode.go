@@ -57,6 +57,7 @@ func appendServerEvent(b []byte, se *ServerEvent) []byte {
 		b = appendStringField(b, "event_id", o.EventID)
 		b = append(b, '}')
 	}
+	b = appendAttributionData(b, se.AttributionData)
 	switch {
 	case se.CustomerSegment != "":
 		b = append(b, `,"customer_segmentation":`...)
@@ -405,4 +406,60 @@ func upperASCII(s string) string {
 		}
 	}
 	return s
+}
+
+// appendAttributionData writes attribution_data as Meta's business SDKs do:
+// the fields given, nothing for the others.
+func appendAttributionData(b []byte, a *event.AttributionData) []byte {
+	if a == nil {
+		return b
+	}
+	start := len(b)
+	b = append(b, `,"attribution_data":{`...)
+	n := len(b)
+	for _, f := range [...]struct{ k, v string }{{"scope", a.Scope}, {"ad_id", a.AdID}, {"adset_id", a.AdsetID},
+		{"campaign_id", a.CampaignID}, {"attribution_model", a.AttributionModel}, {"attribution_source", a.AttributionSource},
+		{"touchpoint_type", a.TouchpointType}, {"attribution_method", a.AttributionMethod}, {"decline_reason", a.DeclineReason},
+		{"auditing_token", a.AuditingToken}, {"linkage_key", a.LinkageKey}} {
+		if f.v != "" {
+			b = appendKey(b, n, f.k)
+			b = appendString(b, f.v)
+		}
+	}
+	for _, f := range [...]struct {
+		k string
+		v *int64
+	}{{"visit_time", a.VisitTime}, {"attr_window", a.AttrWindow}, {"touchpoint_ts", a.TouchpointTS}} {
+		if f.v != nil {
+			b = appendKey(b, n, f.k)
+			b = strconv.AppendInt(b, *f.v, 10)
+		}
+	}
+	for _, f := range [...]struct {
+		k string
+		v *float64
+	}{{"attribution_share", a.AttributionShare}, {"attribution_value", a.AttributionValue}} {
+		if f.v != nil {
+			b = appendKey(b, n, f.k)
+			b = appendFloat(b, *f.v)
+		}
+	}
+	if s := a.AttributionSetting; s != nil && (s.InactivityWindowHours != nil || s.ReattributionWindowHours != nil) {
+		b = appendKey(b, n, "attribution_setting")
+		b = append(b, '{')
+		m := len(b)
+		if s.InactivityWindowHours != nil {
+			b = appendKey(b, m, "inactivity_window_hours")
+			b = strconv.AppendInt(b, *s.InactivityWindowHours, 10)
+		}
+		if s.ReattributionWindowHours != nil {
+			b = appendKey(b, m, "reattribution_window_hours")
+			b = strconv.AppendInt(b, *s.ReattributionWindowHours, 10)
+		}
+		b = append(b, '}')
+	}
+	if len(b) == n { // nothing given
+		return b[:start]
+	}
+	return append(b, '}')
 }

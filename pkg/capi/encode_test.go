@@ -17,9 +17,37 @@ func referenceJSON(t *testing.T, se *ServerEvent) any {
 		CustomData           map[string]any    `json:"custom_data,omitempty"`
 		AppData              map[string]any    `json:"app_data,omitempty"`
 		OriginalEventData    map[string]any    `json:"original_event_data,omitempty"`
+		AttributionData      map[string]any    `json:"attribution_data,omitempty"`
 		CustomerSegmentation map[string]string `json:"customer_segmentation,omitempty"`
 	}
 	r := ref{ServerEvent: *se, CustomerSegmentation: se.CustomerSegmentation}
+	if a := se.AttributionData; a != nil {
+		// encoding/json's form, without what is empty or null.
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &r.AttributionData); err != nil {
+			t.Fatal(err)
+		}
+		var prune func(m map[string]any)
+		prune = func(m map[string]any) {
+			for k, v := range m {
+				if sub, ok := v.(map[string]any); ok {
+					prune(sub)
+					if len(sub) == 0 {
+						delete(m, k)
+					}
+				} else if v == nil || v == "" {
+					delete(m, k)
+				}
+			}
+		}
+		prune(r.AttributionData)
+		if len(r.AttributionData) == 0 {
+			r.AttributionData = nil
+		}
+	}
 	if a := se.AppData; a != nil {
 		r.AppData = map[string]any{}
 		if a.AdvertiserTrackingEnabled != nil {
@@ -147,7 +175,12 @@ func TestEncoderAgreesWithEncodingJSON(t *testing.T) {
 			AppData: &event.AppData{AdvertiserTrackingEnabled: b(true), ApplicationTrackingEnabled: b(false),
 				Extinfo: []string{"a2", "", "x\"y"}, CampaignIDs: "c", InstallReferrer: "r", InstallerPackage: "p",
 				URLSchemes: []string{"s://"}, WindowsAttributionID: "w"},
-			OriginalEventData:    &event.OriginalEventData{EventName: "Purchase", EventTime: event.TimeOf(1795867000123), OrderID: "o", EventID: "e"},
+			OriginalEventData: &event.OriginalEventData{EventName: "Purchase", EventTime: event.TimeOf(1795867000123), OrderID: "o", EventID: "e"},
+			AttributionData: &event.AttributionData{Scope: "click", VisitTime: i(1795867000), AdID: "1", AdsetID: "2", CampaignID: "3",
+				AttributionShare: f(0.25), AttributionModel: "last_click", AttrWindow: i(7), AttributionValue: f(12.5),
+				AttributionSource: "amm", TouchpointType: "click", TouchpointTS: i(1795866000), AttributionMethod: "deeplink",
+				DeclineReason: "", AuditingToken: "t\"", LinkageKey: "k",
+				AttributionSetting: &event.AttributionSetting{InactivityWindowHours: i(24), ReattributionWindowHours: i(0)}},
 			CustomerSegmentation: map[string]string{"b": "2", "a": "1"},
 			Custom: &event.Custom{Value: f(12.5), Currency: "eur", ContentIDs: []string{"1", "2"},
 				Contents: []event.Content{{ID: "A", Quantity: i(2), ItemPrice: f(1e-7), DeliveryCategory: "home_delivery",
@@ -158,7 +191,7 @@ func TestEncoderAgreesWithEncodingJSON(t *testing.T) {
 			LeadEventSource: "Acme CRM"}},
 		{"empty data processing options and app data", ServerEvent{EventName: "A", EventTime: 1, ActionSource: "app",
 			DataProcessingOptions: []string{}, UserData: UserData{MADID: "m"}, AppData: &event.AppData{Extinfo: []string{}},
-			OriginalEventData: &event.OriginalEventData{EventName: "B"}}},
+			OriginalEventData: &event.OriginalEventData{EventName: "B"}, AttributionData: &event.AttributionData{AttributionSetting: &event.AttributionSetting{}}}},
 		{"custom data that says nothing", ServerEvent{EventName: "A", EventTime: 1, ActionSource: "other",
 			UserData: UserData{Em: []string{"x"}}, Custom: &event.Custom{}}},
 		{"invalid UTF-8 is replaced", ServerEvent{EventName: "bad\xffname", EventTime: 1, ActionSource: "other",

@@ -38,6 +38,7 @@ type ServerEvent struct {
 	// Passed through from the input event (see encode.go).
 	AppData              *event.AppData           `json:"-"`
 	OriginalEventData    *event.OriginalEventData `json:"-"`
+	AttributionData      *event.AttributionData   `json:"-"`
 	CustomerSegmentation map[string]string        `json:"-"`
 	CustomerSegment      string                   `json:"-"` // the string form, which wins
 
@@ -353,6 +354,7 @@ func toServerEvent(e *event.Event, kind event.Kind, opts Options) (*ServerEvent,
 		Custom:                       e.Custom,
 		AppData:                      e.AppData,
 		OriginalEventData:            e.OriginalEventData,
+		AttributionData:              e.AttributionData,
 		CustomerSegmentation:         e.CustomerSegmentation,
 		CustomerSegment:              e.CustomerSegment,
 	}

@@ -224,6 +224,7 @@ func TestMapRefuses(t *testing.T) {
 		{"relative referrer_url", `{"event_id":"1","event_name":"P","referrer_url":"/cart",` + base + `}`, ClassValidation, "referrer_url"},
 		{"app event without app_data", `{"event_id":"1","event_name":"AppInstall","action_source":"app",` + base + `}`, ClassValidation, "app_data is required"},
 		{"app_data without tracking flags", `{"event_id":"1","event_name":"AppInstall","action_source":"app","app_data":{"extinfo":["a2"]},` + base + `}`, ClassValidation, "tracking_enabled"},
+		{"attribution share above 1", `{"event_id":"1","event_name":"Lead","attribution_data":{"attribution_share":1.5},` + base + `}`, ClassValidation, "attribution_share"},
 		{"extinfo too short", `{"event_id":"1","event_name":"AppInstall","action_source":"app","app_data":{"advertiser_tracking_enabled":true,"application_tracking_enabled":true,"extinfo":["a2","x"]},` + base + `}`, ClassValidation, "16 values"},
 		{"extinfo of an unknown platform", `{"event_id":"1","event_name":"AppInstall","action_source":"app",` + strings.Replace(appData, `"a2"`, `"w1"`, 1) + `,` + base + `}`, ClassValidation, "a2 (Android) or i2"},
 		{"business messaging without a channel", `{"event_id":"1","event_name":"P","action_source":"business_messaging",` + base + `}`, ClassValidation, "messaging_channel is required"},

@@ -20,7 +20,7 @@ import (
 func validate(se *ServerEvent) error {
 	for _, check := range [...]func(*ServerEvent) error{
 		checkActionSource, checkURLs, checkCustomData, checkAppData,
-		checkMessaging, checkOriginalEvent, checkDataProcessing,
+		checkMessaging, checkOriginalEvent, checkAttribution, checkDataProcessing,
 	} {
 		if err := check(se); err != nil {
 			return err
@@ -197,6 +197,15 @@ func checkOriginalEvent(se *ServerEvent) error {
 	}
 	if strings.TrimSpace(o.EventName) == "" || !o.EventTime.Set || o.EventTime.Unix == 0 {
 		return invalid("original_event_data needs event_name and event_time")
+	}
+	return nil
+}
+
+// checkAttribution: attribution_share is a share of the credit, 0 to 1
+// (Meta's business SDKs: "Range [0-1]").
+func checkAttribution(se *ServerEvent) error {
+	if a := se.AttributionData; a != nil && a.AttributionShare != nil && (*a.AttributionShare < 0 || *a.AttributionShare > 1) {
+		return invalid("attribution_data.attribution_share must be between 0 and 1")
 	}
 	return nil
 }

@@ -1016,6 +1016,7 @@ var eventFields = fields[Event]{
 	"app_data":              nested(func(e *Event) **AppData { return &e.AppData }, appDataFields),
 	"messaging_channel":     str(func(e *Event) *string { return &e.MessagingChannel }),
 	"original_event_data":   nested(func(e *Event) **OriginalEventData { return &e.OriginalEventData }, originalFields),
+	"attribution_data":      nested(func(e *Event) **AttributionData { return &e.AttributionData }, attributionFields),
 	"customer_segmentation": stringMap(func(e *Event) *map[string]string { return &e.CustomerSegmentation }),
 	"test_event_code":       str(func(e *Event) *string { return &e.TestEventCode }),
 	"crm_id":                str(func(e *Event) *string { return &e.CRMID }),
@@ -1097,6 +1098,35 @@ var appDataFields = fields[AppData]{
 	"installer_package":      str(func(a *AppData) *string { return &a.InstallerPackage }),
 	"url_schemes":            list(func(a *AppData) *[]string { return &a.URLSchemes }),
 	"windows_attribution_id": str(func(a *AppData) *string { return &a.WindowsAttributionID }),
+}
+
+var attributionFields = fields[AttributionData]{
+	"scope":       str(func(a *AttributionData) *string { return &a.Scope }),
+	"visit_time":  nullable(func(a *AttributionData) **int64 { return &a.VisitTime }, longValue, (*avro.Writer).WriteLong, nil),
+	"ad_id":       str(func(a *AttributionData) *string { return &a.AdID }),
+	"adset_id":    str(func(a *AttributionData) *string { return &a.AdsetID }),
+	"campaign_id": str(func(a *AttributionData) *string { return &a.CampaignID }),
+	"attribution_share": nullable(func(a *AttributionData) **float64 { return &a.AttributionShare },
+		doubleValue, (*avro.Writer).WriteDouble, finite("attribution_data.attribution_share")),
+	"attribution_model": str(func(a *AttributionData) *string { return &a.AttributionModel }),
+	"attr_window":       nullable(func(a *AttributionData) **int64 { return &a.AttrWindow }, longValue, (*avro.Writer).WriteLong, nil),
+	"attribution_value": nullable(func(a *AttributionData) **float64 { return &a.AttributionValue },
+		doubleValue, (*avro.Writer).WriteDouble, finite("attribution_data.attribution_value")),
+	"attribution_source":  str(func(a *AttributionData) *string { return &a.AttributionSource }),
+	"touchpoint_type":     str(func(a *AttributionData) *string { return &a.TouchpointType }),
+	"touchpoint_ts":       nullable(func(a *AttributionData) **int64 { return &a.TouchpointTS }, longValue, (*avro.Writer).WriteLong, nil),
+	"attribution_method":  str(func(a *AttributionData) *string { return &a.AttributionMethod }),
+	"decline_reason":      str(func(a *AttributionData) *string { return &a.DeclineReason }),
+	"auditing_token":      str(func(a *AttributionData) *string { return &a.AuditingToken }),
+	"linkage_key":         str(func(a *AttributionData) *string { return &a.LinkageKey }),
+	"attribution_setting": nested(func(a *AttributionData) **AttributionSetting { return &a.AttributionSetting }, attributionSettingFields),
+}
+
+var attributionSettingFields = fields[AttributionSetting]{
+	"inactivity_window_hours": nullable(func(s *AttributionSetting) **int64 { return &s.InactivityWindowHours },
+		longValue, (*avro.Writer).WriteLong, nil),
+	"reattribution_window_hours": nullable(func(s *AttributionSetting) **int64 { return &s.ReattributionWindowHours },
+		longValue, (*avro.Writer).WriteLong, nil),
 }
 
 var originalFields = fields[OriginalEventData]{

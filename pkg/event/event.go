@@ -46,6 +46,7 @@ type Event struct {
 	AppData              *AppData           `json:"app_data"`
 	MessagingChannel     string             `json:"messaging_channel"`
 	OriginalEventData    *OriginalEventData `json:"original_event_data"`
+	AttributionData      *AttributionData   `json:"attribution_data"`
 	CustomerSegmentation map[string]string  `json:"customer_segmentation"`
 	// CustomerSegment is customer_segmentation given as a string, Meta's
 	// form (an enum value), sent as such; the map form is kept for the
@@ -114,6 +115,34 @@ type OriginalEventData struct {
 	EventTime Time   `json:"event_time"`
 	OrderID   string `json:"order_id"`
 	EventID   string `json:"event_id"`
+}
+
+// AttributionData is the advertiser's own attribution of the event (Meta's
+// attribution_data, as its business SDKs send it).
+type AttributionData struct {
+	Scope              string              `json:"scope"`
+	VisitTime          *int64              `json:"visit_time"`
+	AdID               string              `json:"ad_id"`
+	AdsetID            string              `json:"adset_id"`
+	CampaignID         string              `json:"campaign_id"`
+	AttributionShare   *float64            `json:"attribution_share"`
+	AttributionModel   string              `json:"attribution_model"`
+	AttrWindow         *int64              `json:"attr_window"`
+	AttributionValue   *float64            `json:"attribution_value"`
+	AttributionSource  string              `json:"attribution_source"`
+	TouchpointType     string              `json:"touchpoint_type"`
+	TouchpointTS       *int64              `json:"touchpoint_ts"`
+	AttributionMethod  string              `json:"attribution_method"`
+	DeclineReason      string              `json:"decline_reason"`
+	AuditingToken      string              `json:"auditing_token"`
+	LinkageKey         string              `json:"linkage_key"`
+	AttributionSetting *AttributionSetting `json:"attribution_setting"`
+}
+
+// AttributionSetting is attribution_data.attribution_setting.
+type AttributionSetting struct {
+	InactivityWindowHours    *int64 `json:"inactivity_window_hours"`
+	ReattributionWindowHours *int64 `json:"reattribution_window_hours"`
 }
 
 // Custom holds the event's custom data.

@@ -66,6 +66,11 @@ const webEvent = `{
   "messaging_channel": "whatsapp",
   "original_event_data": {"event_name": "Purchase", "event_time": 1767225000, "order_id": "O-1000", "event_id": "evt-0"},
   "customer_segmentation": {"priority_segment": "high"},
+  "attribution_data": {"scope": "click", "visit_time": 1767225000, "ad_id": "6001", "adset_id": "6002", "campaign_id": "6003",
+    "attribution_share": 0.4, "attribution_model": "last_click", "attr_window": 7, "attribution_value": 52,
+    "attribution_source": "amm", "touchpoint_type": "click", "touchpoint_ts": 1767224000, "attribution_method": "deeplink",
+    "decline_reason": "unknown", "auditing_token": "tok", "linkage_key": "lk",
+    "attribution_setting": {"inactivity_window_hours": 24, "reattribution_window_hours": 48}},
   "custom": {
     "value": 129.99,
     "currency": "EUR",
@@ -133,6 +138,11 @@ var webEventWant = Event{
 	OriginalEventData: &OriginalEventData{EventName: "Purchase", EventTime: Time{Unix: 1767225000, Millis: 1767225000000, Set: true},
 		OrderID: "O-1000", EventID: "evt-0"},
 	CustomerSegmentation: map[string]string{"priority_segment": "high"},
+	AttributionData: &AttributionData{Scope: "click", VisitTime: ptr(int64(1767225000)), AdID: "6001", AdsetID: "6002", CampaignID: "6003",
+		AttributionShare: ptr(0.4), AttributionModel: "last_click", AttrWindow: ptr(int64(7)), AttributionValue: ptr(52.0),
+		AttributionSource: "amm", TouchpointType: "click", TouchpointTS: ptr(int64(1767224000)), AttributionMethod: "deeplink",
+		DeclineReason: "unknown", AuditingToken: "tok", LinkageKey: "lk",
+		AttributionSetting: &AttributionSetting{InactivityWindowHours: ptr(int64(24)), ReattributionWindowHours: ptr(int64(48))}},
 	Custom: &Custom{
 		Value:      ptr(129.99),
 		Currency:   "EUR",

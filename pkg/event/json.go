@@ -178,6 +178,8 @@ func (d *decoder) event(v *fastjson.Value) Event {
 			e.MessagingChannel = d.str("messaging_channel", v)
 		case "original_event_data":
 			e.OriginalEventData = d.originalEventData(v)
+		case "attribution_data":
+			e.AttributionData = d.attributionData(v)
 		case "customer_segmentation":
 			if v.Type() == fastjson.TypeString {
 				e.CustomerSegment = d.str("customer_segmentation", v)
@@ -381,6 +383,61 @@ func (d *decoder) appData(v *fastjson.Value) *AppData {
 			a.URLSchemes = d.strArray("app_data.url_schemes", v)
 		case "windows_attribution_id":
 			a.WindowsAttributionID = d.str("app_data.windows_attribution_id", v)
+		}
+	})
+	return a
+}
+
+func (d *decoder) attributionData(v *fastjson.Value) *AttributionData {
+	if v.Type() == fastjson.TypeNull {
+		return nil
+	}
+	if v.Type() != fastjson.TypeObject {
+		d.fail("attribution_data", "an object", v)
+		return nil
+	}
+	a := &AttributionData{}
+	strs := map[string]*string{"scope": &a.Scope, "ad_id": &a.AdID, "adset_id": &a.AdsetID, "campaign_id": &a.CampaignID,
+		"attribution_model": &a.AttributionModel, "attribution_source": &a.AttributionSource, "touchpoint_type": &a.TouchpointType,
+		"attribution_method": &a.AttributionMethod, "decline_reason": &a.DeclineReason, "auditing_token": &a.AuditingToken,
+		"linkage_key": &a.LinkageKey}
+	o, _ := v.Object()
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		key := string(k)
+		if p, ok := strs[key]; ok {
+			*p = d.str("attribution_data."+key, v)
+			return
+		}
+		switch key {
+		case "visit_time":
+			a.VisitTime = d.int64Ptr("attribution_data.visit_time", v)
+		case "attr_window":
+			a.AttrWindow = d.int64Ptr("attribution_data.attr_window", v)
+		case "touchpoint_ts":
+			a.TouchpointTS = d.int64Ptr("attribution_data.touchpoint_ts", v)
+		case "attribution_share":
+			a.AttributionShare = d.floatPtr("attribution_data.attribution_share", v)
+		case "attribution_value":
+			a.AttributionValue = d.floatPtr("attribution_data.attribution_value", v)
+		case "attribution_setting":
+			if v.Type() == fastjson.TypeNull {
+				return
+			}
+			if v.Type() != fastjson.TypeObject {
+				d.fail("attribution_data.attribution_setting", "an object", v)
+				return
+			}
+			s := &AttributionSetting{}
+			so, _ := v.Object()
+			so.Visit(func(k []byte, v *fastjson.Value) {
+				switch string(k) {
+				case "inactivity_window_hours":
+					s.InactivityWindowHours = d.int64Ptr("attribution_data.attribution_setting.inactivity_window_hours", v)
+				case "reattribution_window_hours":
+					s.ReattributionWindowHours = d.int64Ptr("attribution_data.attribution_setting.reattribution_window_hours", v)
+				}
+			})
+			a.AttributionSetting = s
 		}
 	})
 	return a

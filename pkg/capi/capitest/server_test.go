@@ -338,6 +338,9 @@ func TestEventValidation(t *testing.T) {
 		{name: "page_id as number", subcode: subcodeInvalidUserData, field: "page_id", mutate: func(e map[string]any) { ud(e)["page_id"] = 1 }},
 		{name: "original_event_data without time", mutate: func(e map[string]any) { e["original_event_data"] = map[string]any{"event_name": "Purchase"} }},
 		{name: "customer_segmentation a number", mutate: func(e map[string]any) { e["customer_segmentation"] = 3 }},
+		{name: "attribution_data not an object", mutate: func(e map[string]any) { e["attribution_data"] = "x" }},
+		{name: "attribution_share above 1", mutate: func(e map[string]any) { e["attribution_data"] = map[string]any{"attribution_share": 1.5} }},
+		{name: "attr_window not an integer", mutate: func(e map[string]any) { e["attribution_data"] = map[string]any{"attr_window": "7"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

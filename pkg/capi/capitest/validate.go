@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/freight-relay/freight/pkg/capi/iso4217"
@@ -218,7 +219,7 @@ type eventInfo struct {
 type eventFields struct {
 	name, time, source, id, sourceURL, referrerURL          rawValue
 	optOut, dpo, dpoCountry, dpoState, userData, customData rawValue
-	channel, appData, original, segmentation                rawValue
+	channel, appData, original, segmentation, attribution   rawValue
 }
 
 func readEventFields(v rawValue) eventFields {
@@ -260,6 +261,8 @@ func readEventFields(v rawValue) eventFields {
 			f.original = val
 		case "customer_segmentation":
 			f.segmentation = val
+		case "attribution_data":
+			f.attribution = val
 		}
 	}
 	return f
@@ -410,6 +413,52 @@ func validateIntegrations(ev eventFields, source string) *graphError {
 	}
 	if ev.segmentation != nil && !ev.segmentation.isObject() && !ev.segmentation.isString() {
 		return invalid("param customer_segmentation must be a string")
+	}
+	return validateAttribution(ev.attribution)
+}
+
+// validateAttribution checks attribution_data's types, as Meta's business
+// SDKs define them, and that attribution_share is 0 to 1.
+func validateAttribution(v rawValue) *graphError {
+	if v == nil {
+		return nil
+	}
+	if !v.isObject() {
+		return invalid("param attribution_data must be an object")
+	}
+	for key, val := range v.members() {
+		if val.isNull() {
+			continue
+		}
+		switch k := string(key); k {
+		case "visit_time", "attr_window", "touchpoint_ts":
+			if _, ok := val.integer(); !ok {
+				return invalid("param attribution_data.%s must be an integer", k)
+			}
+		case "attribution_share", "attribution_value":
+			if !val.isNumber() {
+				return invalid("param attribution_data.%s must be a number", k)
+			}
+			if k == "attribution_share" {
+				if f, err := strconv.ParseFloat(string(val), 64); err != nil || f < 0 || f > 1 {
+					return invalid("param attribution_data.attribution_share must be between 0 and 1")
+				}
+			}
+		case "attribution_setting":
+			if !val.isObject() {
+				return invalid("param attribution_data.attribution_setting must be an object")
+			}
+			for sk, sv := range val.members() {
+				if _, ok := sv.integer(); !ok && !sv.isNull() {
+					return invalid("param attribution_data.attribution_setting.%s must be an integer", sk)
+				}
+			}
+		case "scope", "ad_id", "adset_id", "campaign_id", "attribution_model", "attribution_source", "touchpoint_type",
+			"attribution_method", "decline_reason", "auditing_token", "linkage_key":
+			if !val.isString() {
+				return invalid("param attribution_data.%s must be a string", k)
+			}
+		}
 	}
 	return nil
 }
