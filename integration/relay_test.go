@@ -494,8 +494,9 @@ func TestEventsWithoutAnIDAreSentOnce(t *testing.T) {
 
 // An event's own test_event_code sends it to the Test Events tab, in a
 // request of its own code (the code is the request's); the others go with
-// the pixel's code, or none.
-func TestAnEventsOwnTestEventCode(t *testing.T) {
+// the pixel's code, or none. The offline upload parameters are grouped the
+// same way.
+func TestAnEventsOwnRequestParameters(t *testing.T) {
 	e := newEnv(t, 1)
 	cfg := e.config()
 	cfg.CAPI.Pixels[0].TestEventCode = "TESTPIXEL"
@@ -507,20 +508,29 @@ func TestAnEventsOwnTestEventCode(t *testing.T) {
 		webEvent("tc-3", pixelA).with("test_event_code", "T2").record(webT, 0),
 		webEvent("tc-4", pixelA).with("test_event_code", "T1").record(webT, 0),
 		webEvent("tc-5", pixelB).record(webT, 0),
+		webEvent("up-1", pixelA).with("upload_id", "store-2026-12-07").with("upload_tag", "stores").
+			with("upload_source", "pos").with("namespace_id", "778899").record(webT, 0),
 	)
 	e.waitCaughtUp(cfg)
-	want := map[string]string{"tc-1": "T1", "tc-2": "TESTPIXEL", "tc-3": "T2", "tc-4": "T1", "tc-5": ""}
+	want := map[string]string{"tc-1": "T1", "tc-2": "TESTPIXEL", "tc-3": "T2", "tc-4": "T1", "tc-5": "", "up-1": "TESTPIXEL"}
 	got := map[string]string{}
 	for _, r := range e.meta.Events() {
 		got[r.EventID] = r.TestEventCode
+		wantUpload := capitest.Upload{}
+		if r.EventID == "up-1" {
+			wantUpload = capitest.Upload{NamespaceID: "778899", UploadID: "store-2026-12-07", UploadTag: "stores", UploadSource: "pos"}
+		}
+		if r.Upload != wantUpload {
+			t.Errorf("%s: sent with upload parameters %+v, want %+v", r.EventID, r.Upload, wantUpload)
+		}
 	}
 	for id, code := range want {
 		if c, ok := got[id]; !ok || c != code {
 			t.Errorf("%s: sent with test_event_code %q (sent: %v), want %q", id, c, ok, code)
 		}
 	}
-	if n := in.counter("freight_events_sent_total"); n != 5 {
-		t.Errorf("freight_events_sent_total = %v, want 5", n)
+	if n := in.counter("freight_events_sent_total"); n != 6 {
+		t.Errorf("freight_events_sent_total = %v, want 6", n)
 	}
 }
 

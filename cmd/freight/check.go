@@ -90,7 +90,7 @@ func checkPixel(ctx context.Context, client *capi.Client, p config.Pixel, code, 
 	_, _ = rand.Read(b[:])
 	ev := capi.ConnectionTestEvent("freight-check-"+hex.EncodeToString(b[:]), time.Now())
 	res := client.Send(ctx, capi.Request{PixelID: p.ID, Token: token.Reveal(), AppSecret: appSecret,
-		TestEventCode: code, Events: []json.RawMessage{ev}})
+		RequestParams: capi.RequestParams{TestEventCode: code}, Events: []json.RawMessage{ev}})
 	if res.Status != 0 {
 		row.status = strconv.Itoa(res.Status)
 	}

@@ -105,11 +105,22 @@ func NewClient(cfg ClientConfig) *Client {
 
 // Request is one POST to a pixel's events edge.
 type Request struct {
-	PixelID       string
-	Token         string
-	AppSecret     string // when set, appsecret_proof is sent
+	PixelID   string
+	Token     string
+	AppSecret string // when set, appsecret_proof is sent
+	RequestParams
+	Events []json.RawMessage
+}
+
+// RequestParams are the parameters the Graph API takes per request, not
+// per event. An event may carry its own (Event.Params): a sender sends
+// the events of one set of them together.
+type RequestParams struct {
 	TestEventCode string
-	Events        []json.RawMessage
+	NamespaceID   string
+	UploadID      string
+	UploadTag     string
+	UploadSource  string
 }
 
 // Send posts the events and classifies the answer. It never returns the
@@ -191,6 +202,10 @@ func encodeBody(r Request, partnerAgent string) (body net.Buffers, size int64) {
 	field("access_token", r.Token)
 	field("partner_agent", partnerAgent)
 	field("test_event_code", r.TestEventCode)
+	field("namespace_id", r.NamespaceID)
+	field("upload_id", r.UploadID)
+	field("upload_tag", r.UploadTag)
+	field("upload_source", r.UploadSource)
 	if r.AppSecret != "" {
 		field("appsecret_proof", AppSecretProof(r.AppSecret, r.Token))
 	}

@@ -107,7 +107,8 @@ func TestClientRequestShape(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := NewClient(ClientConfig{BaseURL: srv.URL + "/", APIVersion: "v25.0", PartnerAgent: "freight", Timeout: time.Second})
-	res := c.Send(context.Background(), Request{PixelID: "123", Token: token, AppSecret: "s3cret", TestEventCode: "TEST1",
+	res := c.Send(context.Background(), Request{PixelID: "123", Token: token, AppSecret: "s3cret",
+		RequestParams: RequestParams{TestEventCode: "TEST1", NamespaceID: "ns", UploadID: "u1", UploadTag: "store-upload", UploadSource: "crm"},
 		Events: []json.RawMessage{json.RawMessage(`{"event_name":"A"}`), json.RawMessage(`{"event_name":"B"}`)}})
 	if got.path != "/v25.0/123/events" || got.query != "" {
 		t.Errorf("path %q query %q", got.path, got.query)
@@ -118,7 +119,8 @@ func TestClientRequestShape(t *testing.T) {
 	if got.length != got.read || got.read == 0 {
 		t.Errorf("Content-Length %d for a body of %d bytes", got.length, got.read)
 	}
-	if got.body["access_token"] != token || got.body["partner_agent"] != "freight" || got.body["test_event_code"] != "TEST1" {
+	if got.body["access_token"] != token || got.body["partner_agent"] != "freight" || got.body["test_event_code"] != "TEST1" ||
+		got.body["namespace_id"] != "ns" || got.body["upload_id"] != "u1" || got.body["upload_tag"] != "store-upload" || got.body["upload_source"] != "crm" {
 		t.Errorf("body fields: %v", got.body)
 	}
 	if got.body["appsecret_proof"] != AppSecretProof("s3cret", token) {

@@ -166,10 +166,10 @@ type Event struct {
 	// Dropped are the keys of which a given value did not normalize and
 	// was left out (an e-mail without @, a phone without digits).
 	Dropped Field
-	// TestEventCode is the event's own test_event_code, "" for the
-	// pixel's.
-	TestEventCode string
-	JSON          json.RawMessage
+	// Params are the event's own request parameters (test_event_code ""
+	// for the pixel's).
+	Params RequestParams
+	JSON   json.RawMessage
 }
 
 // Deadline is the last moment the event may still be sent; after it Meta
@@ -219,9 +219,9 @@ func Map(e *event.Event, kind event.Kind, opts Options, now time.Time) (Event, e
 // encoded: the identity graph may still give it an external_id, and an event
 // whose only identifier is a CRM id is sendable once it has one.
 type Draft struct {
-	se       *ServerEvent
-	pixel    string
-	testCode string
+	se     *ServerEvent
+	pixel  string
+	params RequestParams
 	// Identifiers are what the identity graph joins this event's person by.
 	Identifiers Identifiers
 }
@@ -246,7 +246,9 @@ func NewDraft(e *event.Event, kind event.Kind, opts Options, now time.Time) (*Dr
 	if err := checkTime(se.EventTime, se.ActionSource, now); err != nil {
 		return nil, err
 	}
-	d := &Draft{se: se, pixel: pixel, testCode: strings.TrimSpace(e.TestEventCode), Identifiers: Identifiers{Emails: se.UserData.Em, Phones: se.UserData.Ph}}
+	d := &Draft{se: se, pixel: pixel, params: RequestParams{TestEventCode: strings.TrimSpace(e.TestEventCode),
+		NamespaceID: strings.TrimSpace(e.NamespaceID), UploadID: strings.TrimSpace(e.UploadID),
+		UploadTag: strings.TrimSpace(e.UploadTag), UploadSource: strings.TrimSpace(e.UploadSource)}, Identifiers: Identifiers{Emails: se.UserData.Em, Phones: se.UserData.Ph}}
 	if ids := se.UserData.ExternalID; len(ids) > 0 {
 		d.Identifiers.ExternalID = ids[0]
 	}
@@ -287,7 +289,8 @@ func (d *Draft) Finish() (Event, error) {
 	}
 	*scratch = appendServerEvent((*scratch)[:0], se)
 	n := len(*scratch)
-	b := make([]byte, 0, n+len(d.pixel)+len(se.EventName)+len(se.EventID)+len(se.ActionSource)+len(d.testCode))
+	b := make([]byte, 0, n+len(d.pixel)+len(se.EventName)+len(se.EventID)+len(se.ActionSource)+
+		len(d.params.TestEventCode)+len(d.params.NamespaceID)+len(d.params.UploadID)+len(d.params.UploadTag)+len(d.params.UploadSource))
 	b = append(b, *scratch...)
 	scratchBufs.Put(scratch)
 	ev := Event{EventTime: se.EventTime, Fields: se.UserData.Fields(), Dropped: se.dropped}
@@ -295,7 +298,11 @@ func (d *Draft) Finish() (Event, error) {
 	b, ev.EventName = appendText(b, se.EventName)
 	b, ev.EventID = appendText(b, se.EventID)
 	b, ev.ActionSource = appendText(b, se.ActionSource)
-	b, ev.TestEventCode = appendText(b, d.testCode)
+	b, ev.Params.TestEventCode = appendText(b, d.params.TestEventCode)
+	b, ev.Params.NamespaceID = appendText(b, d.params.NamespaceID)
+	b, ev.Params.UploadID = appendText(b, d.params.UploadID)
+	b, ev.Params.UploadTag = appendText(b, d.params.UploadTag)
+	b, ev.Params.UploadSource = appendText(b, d.params.UploadSource)
 	ev.JSON = b[:n:n]
 	return ev, nil
 }

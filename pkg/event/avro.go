@@ -1019,6 +1019,10 @@ var eventFields = fields[Event]{
 	"attribution_data":      nested(func(e *Event) **AttributionData { return &e.AttributionData }, attributionFields),
 	"customer_segmentation": stringMap(func(e *Event) *map[string]string { return &e.CustomerSegmentation }),
 	"test_event_code":       str(func(e *Event) *string { return &e.TestEventCode }),
+	"namespace_id":          str(func(e *Event) *string { return &e.NamespaceID }),
+	"upload_id":             str(func(e *Event) *string { return &e.UploadID }),
+	"upload_tag":            str(func(e *Event) *string { return &e.UploadTag }),
+	"upload_source":         str(func(e *Event) *string { return &e.UploadSource }),
 	"crm_id":                str(func(e *Event) *string { return &e.CRMID }),
 	"lead_event_source":     str(func(e *Event) *string { return &e.LeadEventSource }),
 }

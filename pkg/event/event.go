@@ -57,6 +57,13 @@ type Event struct {
 	// TestEventCode sends the event to Events Manager's Test Events tab
 	// (the request's test_event_code; freight groups requests by it).
 	TestEventCode string `json:"test_event_code"`
+	// The offline upload's request parameters (requests are grouped by
+	// them too): the scope of external or third-party ids, the upload set,
+	// a tag and the data's source.
+	NamespaceID  string `json:"namespace_id"`
+	UploadID     string `json:"upload_id"`
+	UploadTag    string `json:"upload_tag"`
+	UploadSource string `json:"upload_source"`
 
 	CRMID           string `json:"crm_id"`
 	LeadEventSource string `json:"lead_event_source"`

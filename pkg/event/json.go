@@ -188,6 +188,14 @@ func (d *decoder) event(v *fastjson.Value) Event {
 			}
 		case "test_event_code":
 			e.TestEventCode = d.str("test_event_code", v)
+		case "namespace_id":
+			e.NamespaceID = d.str("namespace_id", v)
+		case "upload_id":
+			e.UploadID = d.str("upload_id", v)
+		case "upload_tag":
+			e.UploadTag = d.str("upload_tag", v)
+		case "upload_source":
+			e.UploadSource = d.str("upload_source", v)
 		case "crm_id":
 			e.CRMID = d.str("crm_id", v)
 		case "lead_event_source":

@@ -153,7 +153,7 @@ func (p *pixelState) unblockedAt() time.Time {
 // is reported to the coordinator exactly once: sent, failed or abandoned.
 func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 	defer r.box.post(batchDone{pixel: px.ID})
-	stack := byTestCode(items)
+	stack := byParams(items)
 	failures := 0
 	for len(stack) > 0 {
 		b := stack[len(stack)-1]
@@ -190,12 +190,12 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 			events[i] = it.ev.JSON
 			it.attempts++
 		}
-		testCode := b[0].ev.TestEventCode // one per request: byTestCode
-		if testCode == "" {
-			testCode = px.TestEventCode
+		params := b[0].ev.Params // the batch's own: byParams
+		if params.TestEventCode == "" {
+			params.TestEventCode = px.TestEventCode
 		}
 		res := r.deps.CAPI.Send(ctx, capi.Request{PixelID: px.ID, Token: token, AppSecret: appSecret,
-			TestEventCode: testCode, Events: events})
+			RequestParams: params, Events: events})
 		r.m.requests.WithLabelValues(px.ID, res.Outcome.String()).Inc()
 		r.m.requestSeconds.WithLabelValues(px.ID).Observe(res.Duration.Seconds())
 		r.m.batchEvents.Observe(float64(len(b)))
@@ -258,25 +258,26 @@ func (r *Relay) sendBatch(ctx context.Context, px *pixelState, items []*item) {
 	}
 }
 
-// byTestCode splits a batch into one per test_event_code, which is the
-// request's, not the event's: events with a code of their own go to the
-// Test Events tab in requests of their own. A batch of one code (the usual
-// case) stays as it is.
-func byTestCode(items []*item) [][]*item {
+// byParams splits a batch into one per set of request parameters
+// (test_event_code, namespace_id, upload_id, upload_tag, upload_source),
+// which are the request's, not the event's: events with a test code of
+// their own go to the Test Events tab in requests of their own. A batch of
+// one set (the usual case) stays as it is.
+func byParams(items []*item) [][]*item {
 	if len(items) == 0 {
 		return nil
 	}
-	first := items[0].ev.TestEventCode
-	if !slices.ContainsFunc(items, func(it *item) bool { return it.ev.TestEventCode != first }) {
+	first := items[0].ev.Params
+	if !slices.ContainsFunc(items, func(it *item) bool { return it.ev.Params != first }) {
 		return [][]*item{items}
 	}
 	var out [][]*item
-	index := map[string]int{}
+	index := map[capi.RequestParams]int{}
 	for _, it := range items {
-		i, ok := index[it.ev.TestEventCode]
+		i, ok := index[it.ev.Params]
 		if !ok {
 			i = len(out)
-			index[it.ev.TestEventCode] = i
+			index[it.ev.Params] = i
 			out = append(out, nil)
 		}
 		out[i] = append(out[i], it)

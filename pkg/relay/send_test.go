@@ -83,11 +83,18 @@ func TestPaceSlowsAPixelNearItsLimit(t *testing.T) {
 	}
 }
 
-func TestByTestCodeMakesOneRequestPerCode(t *testing.T) {
+func TestByParamsMakesOneRequestPerSet(t *testing.T) {
 	mk := func(codes ...string) []*item {
 		var out []*item
 		for i, c := range codes {
-			out = append(out, &item{ev: capi.Event{EventID: strconv.Itoa(i), TestEventCode: c}})
+			// "T1" is a test code; "U:x" an upload_id.
+			var p capi.RequestParams
+			if id, ok := strings.CutPrefix(c, "U:"); ok {
+				p.UploadID = id
+			} else {
+				p.TestEventCode = c
+			}
+			out = append(out, &item{ev: capi.Event{EventID: strconv.Itoa(i), Params: p}})
 		}
 		return out
 	}
@@ -100,16 +107,17 @@ func TestByTestCodeMakesOneRequestPerCode(t *testing.T) {
 		{"one code", []string{"", "", ""}, "0,1,2"},
 		{"one own code", []string{"T1", "T1"}, "0,1"},
 		{"mixed, first code first, order kept", []string{"T1", "", "T2", "T1", ""}, "0,3 1,4 2"},
+		{"upload ids", []string{"U:a", "U:b", "", "U:a"}, "0,3 1 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			stack := byTestCode(mk(tc.codes...))
+			stack := byParams(mk(tc.codes...))
 			var got []string
 			for i := len(stack) - 1; i >= 0; i-- { // sendBatch pops from the end
 				var ids []string
 				for _, it := range stack[i] {
 					ids = append(ids, it.ev.EventID)
-					if it.ev.TestEventCode != stack[i][0].ev.TestEventCode {
-						t.Errorf("batch %d mixes codes", i)
+					if it.ev.Params != stack[i][0].ev.Params {
+						t.Errorf("batch %d mixes parameters", i)
 					}
 				}
 				got = append(got, strings.Join(ids, ","))

@@ -56,9 +56,18 @@ type Received struct {
 	EventID        string          `json:"event_id,omitempty"`
 	TestEventCode  string          `json:"test_event_code,omitempty"`
 	PartnerAgent   string          `json:"partner_agent,omitempty"`
+	Upload         Upload          `json:"upload"`
 	AppSecretProof bool            `json:"appsecret_proof"` // the request carried one
 	FBTraceID      string          `json:"fbtrace_id"`
 	Raw            json.RawMessage `json:"event"` // the event's bytes as sent
+}
+
+// Upload holds the request's offline upload parameters, "" when not sent.
+type Upload struct {
+	NamespaceID  string `json:"namespace_id,omitempty"`
+	UploadID     string `json:"upload_id,omitempty"`
+	UploadTag    string `json:"upload_tag,omitempty"`
+	UploadSource string `json:"upload_source,omitempty"`
 }
 
 // Fields decodes the raw event (numbers as float64), for assertions.
@@ -268,6 +277,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, version, pi
 			EventID:        infos[i].id,
 			TestEventCode:  p.testEventCode,
 			PartnerAgent:   p.partnerAgent,
+			Upload:         p.upload,
 			AppSecretProof: p.appsecretProof != "",
 			FBTraceID:      trace,
 			Raw:            bytes.Clone(ev), // keeps no other part of the body (the token) alive

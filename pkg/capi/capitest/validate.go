@@ -31,6 +31,7 @@ type params struct {
 	testEventCode  string
 	partnerAgent   string
 	appsecretProof string
+	upload         Upload
 	dataPresent    bool
 	events         []rawValue  // the elements of data, as sent
 	dataErr        *graphError // reported after the token check, as Graph does
@@ -97,6 +98,14 @@ func parseJSONBody(body []byte) (params, *graphError) {
 			dst = &p.partnerAgent
 		case "appsecret_proof":
 			dst = &p.appsecretProof
+		case "namespace_id":
+			dst = &p.upload.NamespaceID
+		case "upload_id":
+			dst = &p.upload.UploadID
+		case "upload_tag":
+			dst = &p.upload.UploadTag
+		case "upload_source":
+			dst = &p.upload.UploadSource
 		}
 		if dst == nil || val.isNull() {
 			continue
@@ -122,6 +131,8 @@ func formParams(form url.Values) params {
 		testEventCode:  get("test_event_code"),
 		partnerAgent:   get("partner_agent"),
 		appsecretProof: get("appsecret_proof"),
+		upload: Upload{NamespaceID: get("namespace_id"), UploadID: get("upload_id"), UploadTag: get("upload_tag"),
+			UploadSource: get("upload_source")},
 	}
 	if v, ok := form["data"]; ok && len(v) > 0 {
 		p.dataPresent = true
