@@ -109,7 +109,7 @@ func TestClientRequestShape(t *testing.T) {
 	c := NewClient(ClientConfig{BaseURL: srv.URL + "/", APIVersion: "v25.0", PartnerAgent: "freight", Timeout: time.Second})
 	res := c.Send(context.Background(), Request{PixelID: "123", Token: token, AppSecret: "s3cret",
 		RequestParams: RequestParams{TestEventCode: "TEST1", NamespaceID: "ns", UploadID: "u1", UploadTag: "store-upload", UploadSource: "crm"},
-		Events: []json.RawMessage{json.RawMessage(`{"event_name":"A"}`), json.RawMessage(`{"event_name":"B"}`)}})
+		Events:        []json.RawMessage{json.RawMessage(`{"event_name":"A"}`), json.RawMessage(`{"event_name":"B"}`)}})
 	if got.path != "/v25.0/123/events" || got.query != "" {
 		t.Errorf("path %q query %q", got.path, got.query)
 	}
