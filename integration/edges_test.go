@@ -637,3 +637,47 @@ func TestFaultRunThreeInstancesLoseNothing(t *testing.T) {
 		}
 	}
 }
+
+// Hostile values in the fields mapped since the first round: an fbc of
+// 100,000 dots, an X-Forwarded-For of 20,000 entries none of them valid,
+// 100,000 characters of country, state, zip and city (one of them in a
+// non-Latin script), a phone of 100,000 digits after +440, a 100,000
+// character attribution scope, and no event_id. The event is sent once
+// (its copy, the same bytes, is a duplicate of the derived id), what could
+// not be valid is left out and counted, and the partition moves on.
+func TestHostileValuesInTheMappedFields(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config()
+	in := e.start(cfg)
+	hostile := webEvent("", pixelA).with("user", map[string]any{
+		"email":             "a@x.com",
+		"client_user_agent": "UA",
+		"fbc":               "fb." + strings.Repeat(".", 100_000),
+		"client_ip_address": strings.Repeat("1.2.3, ", 20_000),
+		"country":           incompressible(100_000),
+		"state":             incompressible(100_000),
+		"zip":               incompressible(100_000),
+		"city":              strings.Repeat("東", 33_334),
+		"phone":             "+440" + strings.Repeat("7", 100_000),
+	}).with("attribution_data", map[string]any{"scope": incompressible(100_000)})
+	delete(hostile, "event_id")
+	rec := hostile.record(webT, 0)
+	e.kafka.Produce(webEvent("h-before", pixelA).record(webT, 0), rec,
+		&kgo.Record{Topic: webT, Partition: 0, Value: rec.Value}, webEvent("h-after", pixelA).record(webT, 0))
+	e.waitCaughtUp(cfg)
+	e.assertOnce(pixelA, "h-before", "h-after")
+	if n := e.meta.Total(); n != 3 {
+		t.Fatalf("Meta accepted %d events, want 3 (the hostile one once)", n)
+	}
+	if n := len(e.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+	if n := in.counter("freight_events_deduplicated_total"); n != 1 {
+		t.Errorf("freight_events_deduplicated_total = %v, want 1 (the copy)", n)
+	}
+	for _, f := range []string{"fbc", "client_ip_address", "country"} {
+		if n := in.counter("freight_user_data_values_dropped_total", "field", f); n != 1 {
+			t.Errorf("freight_user_data_values_dropped_total{field=%q} = %v, want 1", f, n)
+		}
+	}
+}

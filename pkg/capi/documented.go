@@ -70,21 +70,11 @@ func normLetters(v string) string {
 var usStates = func() map[string]string {
 	m := map[string]string{"districtofcolumbia": "dc", "washingtondc": "dc", "puertorico": "pr", "guam": "gu",
 		"usvirginislands": "vi", "virginislandsus": "vi", "americansamoa": "as", "northernmarianaislands": "mp"}
-	for _, n := range stateNames {
-		if !canadianProvince(n.code) {
-			m[n.name] = n.code
-		}
+	for _, n := range usStateNames {
+		m[n.name] = n.code
 	}
 	return m
 }()
-
-func canadianProvince(code string) bool {
-	switch code {
-	case "on", "qc", "bc", "ab", "sk", "mb", "ns", "nb", "pe", "nl", "yt", "nt", "nu":
-		return true
-	}
-	return false
-}
 
 // normStateDoc is the documented rule for st: the 2-letter ANSI code for a
 // US state (by code or by name, when the event's country is the US or not
@@ -266,22 +256,13 @@ func normZipDoc(v, region string) string {
 		}
 		s = b.String()
 	}
-	if digits(s) && (region == "US" && len(s) > 5 || region == "" && len(s) == 9) {
+	if allDigits(s) && (region == "US" && len(s) > 5 || region == "" && len(s) == 9) {
 		s = s[:5]
 	}
 	if utf16Len(s) < 2 {
 		return ""
 	}
 	return s
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // normPhoneDoc is the documented rule for ph: E.164 digits. A number with

@@ -22,6 +22,9 @@ import (
 // dot-separated parts, "fb", digits, digits, a payload, an appendix), with
 // the subdomain index Meta documents (0, 1 or 2).
 func validFBC(s string) bool {
+	if n := strings.Count(s, "."); n != 3 && n != 4 {
+		return false // before Split: a hostile value of 100,000 dots is not split into as many strings
+	}
 	parts := strings.Split(s, ".")
 	if len(parts) != 4 && len(parts) != 5 {
 		return false

@@ -1,6 +1,9 @@
 package capi
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestValidFBC(t *testing.T) {
 	tests := []struct {
@@ -96,5 +99,17 @@ func TestClientIP(t *testing.T) {
 		if got, dropped := clientIP(tt.in); got != tt.want || dropped != tt.dropped {
 			t.Errorf("clientIP(%q) = %q, %v; want %q, %v", tt.in, got, dropped, tt.want, tt.dropped)
 		}
+	}
+}
+
+// A hostile fbc of 100,000 dots is refused without splitting it into as
+// many strings.
+func TestValidFBCOfAHostileValueAllocatesNothing(t *testing.T) {
+	hostile := "fb." + strings.Repeat(".", 100_000)
+	if validFBC(hostile) {
+		t.Fatal("a value of dots is a valid fbc")
+	}
+	if n := testing.AllocsPerRun(10, func() { validFBC(hostile) }); n != 0 {
+		t.Errorf("validFBC of 100,000 dots: %v allocations, want 0", n)
 	}
 }

@@ -124,8 +124,6 @@ func plainAll(a *arena, values []string, norm normalizer) (out []string) {
 	return out
 }
 
-// hashPhones is hashAll for phone numbers, with the event's country (an
-// upper-case ISO 3166-1 alpha-2 code, or "") for numbers in national form.
 // distinct de-duplicates the values of one field in O(n): a scan while
 // there are few (no allocation), a set beyond.
 type distinct struct{ set map[string]struct{} }
@@ -866,12 +864,16 @@ var (
 
 // stateNames is stringUtil's STATE_MAPPINGS ({...CA_PROVINCES, ...US_STATES}),
 // in its key order, which the search inside a name follows.
-var stateNames = []codeName{
+var stateNames = slices.Concat(caProvinceNames, usStateNames)
+
+var caProvinceNames = []codeName{
 	{"ontario", "on"}, {"quebec", "qc"}, {"britishcolumbia", "bc"}, {"alberta", "ab"},
 	{"saskatchewan", "sk"}, {"manitoba", "mb"}, {"novascotia", "ns"}, {"newbrunswick", "nb"},
 	{"princeedwardisland", "pe"}, {"newfoundlandandlabrador", "nl"}, {"yukon", "yt"},
 	{"northwestterritories", "nt"}, {"nunavut", "nu"},
+}
 
+var usStateNames = []codeName{
 	{"alabama", "al"}, {"alaska", "ak"}, {"arizona", "az"}, {"arkansas", "ar"},
 	{"california", "ca"}, {"colorado", "co"}, {"connecticut", "ct"}, {"delaware", "de"},
 	{"florida", "fl"}, {"georgia", "ga"}, {"hawaii", "hi"}, {"idaho", "id"},

@@ -405,18 +405,31 @@ func (d *decoder) attributionData(v *fastjson.Value) *AttributionData {
 		return nil
 	}
 	a := &AttributionData{}
-	strs := map[string]*string{"scope": &a.Scope, "ad_id": &a.AdID, "adset_id": &a.AdsetID, "campaign_id": &a.CampaignID,
-		"attribution_model": &a.AttributionModel, "attribution_source": &a.AttributionSource, "touchpoint_type": &a.TouchpointType,
-		"attribution_method": &a.AttributionMethod, "decline_reason": &a.DeclineReason, "auditing_token": &a.AuditingToken,
-		"linkage_key": &a.LinkageKey}
 	o, _ := v.Object()
 	o.Visit(func(k []byte, v *fastjson.Value) {
-		key := string(k)
-		if p, ok := strs[key]; ok {
-			*p = d.str("attribution_data."+key, v)
-			return
-		}
-		switch key {
+		switch string(k) {
+		case "scope":
+			a.Scope = d.str("attribution_data.scope", v)
+		case "ad_id":
+			a.AdID = d.str("attribution_data.ad_id", v)
+		case "adset_id":
+			a.AdsetID = d.str("attribution_data.adset_id", v)
+		case "campaign_id":
+			a.CampaignID = d.str("attribution_data.campaign_id", v)
+		case "attribution_model":
+			a.AttributionModel = d.str("attribution_data.attribution_model", v)
+		case "attribution_source":
+			a.AttributionSource = d.str("attribution_data.attribution_source", v)
+		case "touchpoint_type":
+			a.TouchpointType = d.str("attribution_data.touchpoint_type", v)
+		case "attribution_method":
+			a.AttributionMethod = d.str("attribution_data.attribution_method", v)
+		case "decline_reason":
+			a.DeclineReason = d.str("attribution_data.decline_reason", v)
+		case "auditing_token":
+			a.AuditingToken = d.str("attribution_data.auditing_token", v)
+		case "linkage_key":
+			a.LinkageKey = d.str("attribution_data.linkage_key", v)
 		case "visit_time":
 			a.VisitTime = d.int64Ptr("attribution_data.visit_time", v)
 		case "attr_window":
@@ -476,8 +489,6 @@ func (d *decoder) originalEventData(v *fastjson.Value) *OriginalEventData {
 	return od
 }
 
-// stringMap reads an object whose values are strings (null values are
-// dropped).
 // properties reads custom.properties: strings, and numbers and booleans
 // kept as their JSON text (literals).
 func (d *decoder) properties(v *fastjson.Value) (strs, literals map[string]string) {
@@ -521,6 +532,8 @@ func (d *decoder) properties(v *fastjson.Value) (strs, literals map[string]strin
 	return strs, literals
 }
 
+// stringMap reads an object whose values are strings (null values are
+// dropped).
 func (d *decoder) stringMap(field string, v *fastjson.Value) map[string]string {
 	if v.Type() == fastjson.TypeNull {
 		return nil

@@ -148,6 +148,9 @@ type Relay struct {
 	pixels map[string]*pixelState
 	// pixelOrder is the configured pixels' ids, in configuration order.
 	pixelOrder []string
+	// derivedIDs is freight_event_ids_derived_total of each input topic,
+	// looked up once: prepare counts per event.
+	derivedIDs map[string]prometheus.Counter
 
 	box mailbox
 	// buffered is the records in the pipeline (read, not done) and
@@ -220,16 +223,18 @@ func New(cfg Config, kopts []kgo.Opt, deps Deps) (*Relay, error) {
 	}
 	r := &Relay{
 		cfg: cfg, deps: deps, log: deps.Logger, m: m, lag: lag, now: deps.Now,
-		topics:    map[string]*Topic{},
-		pixels:    map[string]*pixelState{},
-		space:     make(chan struct{}, 1),
-		coordDone: make(chan struct{}),
+		topics:     map[string]*Topic{},
+		pixels:     map[string]*pixelState{},
+		derivedIDs: map[string]prometheus.Counter{},
+		space:      make(chan struct{}, 1),
+		coordDone:  make(chan struct{}),
 	}
 	r.box.sig = make(chan struct{}, 1)
 	names := make([]string, 0, len(cfg.Topics))
 	for i := range cfg.Topics {
 		t := &cfg.Topics[i]
 		r.topics[t.Name] = t
+		r.derivedIDs[t.Name] = r.m.derivedIDs.WithLabelValues(t.Name)
 		names = append(names, t.Name)
 	}
 	if cfg.ParkingTopic != "" {
@@ -555,7 +560,7 @@ func (r *Relay) prepare(ctx context.Context, rec *kgo.Record, now time.Time) *it
 		// topic and in a dead-letter replay (all keep the bytes), so the
 		// event is still sent once.
 		raw.EventID = derivedEventID(rec.Value)
-		r.m.derivedIDs.WithLabelValues(t.Name).Inc()
+		r.derivedIDs[t.Name].Inc()
 	}
 	d, err := capi.NewDraft(&raw, t.Kind, capi.Options{DefaultPixel: t.DefaultPixel,
 		PlainExternalID: r.cfg.PlainExternalID, Normalization: r.cfg.Normalization}, now)

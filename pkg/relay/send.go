@@ -459,7 +459,7 @@ func (r *Relay) served(px *pixelState, res capi.Result) {
 		if res.Outcome == capi.OK {
 			px.lastAccepted = now
 		} else {
-			px.lastError = statusError(now, "rejected", res)
+			px.lastError = statusError(now, ReasonRejected, res)
 		}
 	})
 	r.stateChanged(px, before, after)

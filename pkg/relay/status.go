@@ -28,8 +28,8 @@ type PixelStatus struct {
 // send for) reported for a pixel.
 type StatusError struct {
 	Time time.Time `json:"time"`
-	// Reason is freight's: auth, throttled, unavailable, deprecated or
-	// config.
+	// Reason is freight's: auth, throttled, unavailable, deprecated,
+	// config, or rejected (Meta served the pixel but refused events).
 	Reason    string `json:"reason"`
 	Code      int    `json:"code,omitempty"`
 	Subcode   int    `json:"subcode,omitempty"`
@@ -61,6 +61,10 @@ var pixelStates = []string{StateOK, StateIdle, StateThrottled, StateAuthError, S
 // ReasonConfig: freight cannot send for the pixel (no access token, no app
 // secret). Not a reason to park: its events are dead-lettered at once.
 const ReasonConfig = "config"
+
+// ReasonRejected: Meta served the pixel and refused events of a request
+// (its last error, shown while the pixel is ok).
+const ReasonRejected = "rejected"
 
 // idleAfter is how long a pixel served without a request accepted is idle.
 const idleAfter = time.Hour
