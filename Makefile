@@ -45,6 +45,7 @@ fuzz: ## each fuzz target for FUZZTIME
 	go test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME) ./pkg/capi/
 	go test -run '^$$' -fuzz '^FuzzAppendFloat$$' -fuzztime $(FUZZTIME) ./pkg/capi/
 	go test -run '^$$' -fuzz '^FuzzFBCFor$$' -fuzztime $(FUZZTIME) ./pkg/capi/
+	go test -run '^$$' -fuzz '^FuzzAbsoluteURL$$' -fuzztime $(FUZZTIME) ./pkg/capi/
 
 EVENTS ?= 300000
 bench: redis ## end-to-end: relay vs a bare consumer and Redis SET NX, same machine, same run

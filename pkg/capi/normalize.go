@@ -288,13 +288,17 @@ func lowerJS(s string) string {
 		if !upper {
 			return s
 		}
-		b := []byte(s)
-		for i, c := range b {
+		// One allocation: the builder's buffer becomes the string.
+		var b strings.Builder
+		b.Grow(len(s))
+		for i := 0; i < len(s); i++ {
+			c := s[i]
 			if 'A' <= c && c <= 'Z' {
-				b[i] = c + 'a' - 'A'
+				c += 'a' - 'A'
 			}
+			b.WriteByte(c)
 		}
-		return string(b)
+		return b.String()
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 2)

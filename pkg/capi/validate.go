@@ -46,11 +46,64 @@ func checkURLs(se *ServerEvent) error {
 		if f.v == "" {
 			continue
 		}
-		if u, err := url.Parse(f.v); err != nil || u.Scheme == "" || u.Host == "" {
+		if !absoluteURL(f.v) {
 			return invalid("%s is not an absolute URL", f.name)
 		}
 	}
 	return nil
+}
+
+// absoluteURL reports whether url.Parse takes s with a scheme and a host.
+// The common form (scheme://host[:port] and a path, query or fragment of
+// printable ASCII without escapes) is recognised without parsing, which
+// costs an allocation per URL and every web event has one or two.
+func absoluteURL(s string) bool {
+	if simpleAbsoluteURL(s) {
+		return true
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Host != ""
+}
+
+// simpleAbsoluteURL accepts only what url.Parse accepts with a scheme and
+// a host: a scheme of letters, "://", a host of letters, digits, dots,
+// dashes and underscores, an optional numeric port, then printable ASCII
+// without '%' (no escape to get wrong). Anything else is left to url.Parse.
+func simpleAbsoluteURL(s string) bool {
+	i := 0
+	for i < len(s) && ('a' <= s[i] && s[i] <= 'z' || 'A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == 0 || !strings.HasPrefix(s[i:], "://") {
+		return false
+	}
+	i += 3
+	host := i
+	for i < len(s) && (isAlnumASCII(s[i]) || s[i] == '.' || s[i] == '-' || s[i] == '_') {
+		i++
+	}
+	if i == host {
+		return false
+	}
+	if i < len(s) && s[i] == ':' {
+		i++
+		port := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		if i == port {
+			return false
+		}
+	}
+	if i < len(s) && s[i] != '/' && s[i] != '?' && s[i] != '#' {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '%' {
+			return false
+		}
+	}
+	return true
 }
 
 // insufficientSets are combinations of keys Meta refuses as too little to

@@ -108,12 +108,19 @@ func (g *Graph) Resolve(ctx context.Context, people []*Person) (st Stats, err er
 			st = Stats{}
 		}
 	}()
-	keys := make([][]string, len(people)) // the Redis key of each person's each identifier
-	var all []string
-	seen := map[string]bool{}
+	// The Redis key of each person's each identifier, every person's
+	// carved from one backing array: a poll allocates them once.
+	n := 0
+	for _, p := range people {
+		n += len(p.Keys)
+	}
+	backing := make([]string, n)
+	keys := make([][]string, len(people))
+	all := make([]string, 0, n)
+	seen := make(map[string]bool, n)
 	for i, p := range people {
 		p.ExternalID, p.Linked = "", false
-		keys[i] = make([]string, len(p.Keys))
+		keys[i], backing = backing[:len(p.Keys):len(p.Keys)], backing[len(p.Keys):]
 		for j, k := range p.Keys {
 			rk := g.redisKey(p.Graph, k)
 			keys[i][j] = rk
@@ -284,7 +291,10 @@ func (g *Graph) read(ctx context.Context, keys []string, refresh bool) (map[stri
 // identifier to link by, or its own external_id is not a kind to link by
 // (it is sent as it is, and nothing may replace it).
 func NewPerson(graph string, ids capi.Identifiers, linkBy []string) *Person {
-	p := &Person{Graph: graph}
+	if len(ids.Emails) == 0 && len(ids.Phones) == 0 && ids.CRMID == "" {
+		return nil // no identifier to link by
+	}
+	p := &Person{Graph: graph, Keys: make([]Key, 0, len(ids.Emails)+len(ids.Phones)+1)}
 	for _, kind := range linkBy {
 		switch kind {
 		case KindExternalID:
